@@ -1,0 +1,219 @@
+//! Database pools for both backends, behind one handle per component.
+//!
+//! PostgreSQL is the production backend; SQLite (a file in the data directory, WAL mode) is the
+//! embedded default. Each component owns its pool, so `db.pool_size` means "per component" on both.
+//! A pool is replaced, not resized, when a knob changes: the new pool serves new requests at once
+//! and the old one closes after its checked-out connections come back.
+
+use std::{
+    collections::HashMap,
+    str::FromStr,
+    sync::{Arc, Mutex as StdMutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+use arc_swap::ArcSwap;
+use sqlx::{
+    ConnectOptions, Database, Pool, Postgres, Sqlite, Transaction,
+    pool::{PoolConnection, PoolOptions},
+    postgres::PgConnectOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+};
+use time::OffsetDateTime;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::{config::DbConfig, metrics::names};
+
+/// How long a SQLite connection waits for another process's write lock before failing.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A pool that can be swapped at run time, with acquire-wait metrics.
+pub struct Db<DB: Database> {
+    component: &'static str,
+    options: <DB::Connection as sqlx::Connection>::Options,
+    pool: ArcSwap<Pool<DB>>,
+    /// SQLite only: writers in one process queue here instead of failing with SQLITE_BUSY.
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction; on SQLite it also holds the process-wide write lock until dropped.
+pub struct WriteTx<DB: Database> {
+    pub tx: Transaction<'static, DB>,
+    _lock: Option<OwnedMutexGuard<()>>,
+}
+
+impl<DB: Database> Db<DB> {
+    fn build_pool(options: &<DB::Connection as sqlx::Connection>::Options, cfg: &DbConfig) -> Pool<DB> {
+        let level = if cfg.log_statements { log::LevelFilter::Info } else { log::LevelFilter::Off };
+        PoolOptions::<DB>::new()
+            .max_connections(cfg.pool_size)
+            .min_connections(0)
+            .acquire_timeout(cfg.acquire_timeout)
+            .connect_lazy_with(options.clone().log_statements(level))
+    }
+
+    /// The pool now in service.
+    pub fn pool(&self) -> Pool<DB> {
+        Pool::clone(&self.pool.load())
+    }
+
+    /// Replaces the pool with one built from `cfg`; the old one drains in the background.
+    pub fn reconfigure(&self, cfg: &DbConfig) {
+        let old = self.pool.swap(Arc::new(Self::build_pool(&self.options, cfg)));
+        tracing::info!(component = self.component, pool_size = cfg.pool_size, "database pool replaced");
+        tokio::spawn(async move { old.close().await });
+    }
+
+    /// A pooled connection; the wait is recorded as `emrlab_db_pool_acquire_duration_seconds`.
+    pub async fn acquire(&self) -> Result<PoolConnection<DB>, sqlx::Error> {
+        let started = Instant::now();
+        let conn = self.pool().acquire().await;
+        metrics::histogram!(names::DB_ACQUIRE, "component" => self.component).record(started.elapsed());
+        conn
+    }
+
+    /// A transaction that will write: `BEGIN IMMEDIATE` behind the write lock on SQLite.
+    pub async fn begin_write(&self) -> Result<WriteTx<DB>, sqlx::Error> {
+        let lock = match &self.write_lock {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
+        let conn = self.acquire().await?;
+        // SQLite's deferred BEGIN would take the write lock only at the first write and could then
+        // fail with SQLITE_BUSY at once; IMMEDIATE takes it up front, where busy_timeout applies.
+        let statement = lock.is_some().then(|| sqlx::SqlSafeStr::into_sql_str("BEGIN IMMEDIATE"));
+        let tx = Transaction::begin(conn, statement).await?;
+        Ok(WriteTx { tx, _lock: lock })
+    }
+
+    /// Records pool gauges (in use, idle, max); called before each scrape.
+    pub fn record_gauges(&self) {
+        let pool = self.pool();
+        let idle = pool.num_idle() as f64;
+        let size = f64::from(pool.size());
+        let max = f64::from(pool.options().get_max_connections());
+        metrics::gauge!(names::DB_IN_USE, "component" => self.component).set(size - idle);
+        metrics::gauge!(names::DB_IDLE, "component" => self.component).set(idle);
+        metrics::gauge!(names::DB_MAX, "component" => self.component).set(max);
+    }
+}
+
+/// A component's database, whichever backend the URL names.
+#[derive(Clone)]
+pub enum AnyDb {
+    Postgres(Arc<Db<Postgres>>),
+    Sqlite(Arc<Db<Sqlite>>),
+}
+
+/// The database URL could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported database URL (use postgres://… or sqlite://…)")]
+    UnsupportedUrl,
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+fn sqlite_write_lock(url: &str) -> Arc<Mutex<()>> {
+    static LOCKS: OnceLock<StdMutex<HashMap<String, Arc<Mutex<()>>>>> = OnceLock::new();
+    let locks = LOCKS.get_or_init(Default::default);
+    let mut map = locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    map.entry(url.to_owned()).or_default().clone()
+}
+
+impl AnyDb {
+    /// Opens a lazily connecting pool; nothing touches the database until first use.
+    pub fn connect(url: &str, cfg: &DbConfig, component: &'static str) -> Result<Self, DbError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = Db::<Postgres>::build_pool(&options, cfg);
+            Ok(Self::Postgres(Arc::new(Db { component, options, pool: ArcSwap::from_pointee(pool), write_lock: None })))
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .foreign_keys(true);
+            let pool = Db::<Sqlite>::build_pool(&options, cfg);
+            let lock = Some(sqlite_write_lock(url));
+            Ok(Self::Sqlite(Arc::new(Db { component, options, pool: ArcSwap::from_pointee(pool), write_lock: lock })))
+        } else {
+            Err(DbError::UnsupportedUrl)
+        }
+    }
+
+    /// `postgres` or `sqlite`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgres",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Applies the embedded migrations of this backend (idempotent; PostgreSQL takes a lock).
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        match self {
+            Self::Postgres(db) => sqlx::migrate!("../../migrations/postgres").run(&db.pool()).await?,
+            Self::Sqlite(db) => {
+                let _guard = match &db.write_lock {
+                    Some(lock) => Some(lock.clone().lock_owned().await),
+                    None => None,
+                };
+                sqlx::migrate!("../../migrations/sqlite").run(&db.pool()).await?
+            }
+        }
+        Ok(())
+    }
+
+    /// A trivial round trip, for `/ready`.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Postgres(db) => sqlx::query("SELECT 1").execute(&mut *db.acquire().await?).await.map(drop),
+            Self::Sqlite(db) => sqlx::query("SELECT 1").execute(&mut *db.acquire().await?).await.map(drop),
+        }
+    }
+
+    /// Swaps in a pool built from new settings.
+    pub fn reconfigure(&self, cfg: &DbConfig) {
+        match self {
+            Self::Postgres(db) => db.reconfigure(cfg),
+            Self::Sqlite(db) => db.reconfigure(cfg),
+        }
+    }
+
+    /// Records the pool gauges.
+    pub fn record_gauges(&self) {
+        match self {
+            Self::Postgres(db) => db.record_gauges(),
+            Self::Sqlite(db) => db.record_gauges(),
+        }
+    }
+
+    /// Closes the pool (at shutdown).
+    pub async fn close(&self) {
+        match self {
+            Self::Postgres(db) => db.pool().close().await,
+            Self::Sqlite(db) => db.pool().close().await,
+        }
+    }
+}
+
+/// Now, truncated to the microseconds both backends store, so a value reads back equal.
+pub fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
+}
+
+/// SQLite keeps instants as integer microseconds since the epoch: they sort as numbers, where
+/// RFC 3339 text with a varying number of fraction digits would not.
+pub fn to_micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000) as i64
+}
+
+/// The inverse of [`to_micros`].
+pub fn from_micros(micros: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}

@@ -1,0 +1,112 @@
+//! The one way every component serves HTTP: bind first (port 0 works, the caller reads the
+//! address), then serve until the shutdown token fires, letting in-flight requests finish.
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{DefaultBodyLimit, MatchedPath, Request},
+    http::{HeaderName, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+use crate::{
+    error::{ApiError, method_not_allowed, route_not_found},
+    extract::MAX_BODY_BYTES,
+};
+
+/// Longest a service spends on one request; shorter than the gateway's upstream timeout so the
+/// caller sees this clear 503 rather than a gateway 504.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The request-id header, generated at the edge when absent and forwarded to every hop.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A bound listener with the app it will serve.
+pub struct Server {
+    listener: TcpListener,
+    app: Router,
+}
+
+impl Server {
+    /// Binds `addr`; nothing is served until [`Server::run`].
+    pub async fn bind(addr: SocketAddr, app: Router) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Self { listener, app })
+    }
+
+    /// The address actually bound (the chosen port when asked for 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` is cancelled, then waits for in-flight requests.
+    pub fn run(self, shutdown: CancellationToken) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+        let app = self.app.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).into_future()
+    }
+}
+
+/// Wraps a component's routes with what every component shares: JSON 404/405, body limit,
+/// request timeout, metrics, a request span carrying the request id, and the id itself.
+pub fn with_common_layers(router: Router, component: &'static str) -> Router {
+    router
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(timeout))
+        .layer(middleware::from_fn(move |req, next| crate::metrics::track(component, req, next)))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(move |req: &Request<Body>| {
+                let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+                let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", component, request_id = id, method = %req.method(), route)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+async fn timeout(req: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long; try again")
+            .retry_after(1)
+            .into_response(),
+    }
+}
+
+/// A token cancelled on Ctrl-C or SIGTERM.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+        tracing::info!("shutting down: finishing in-flight requests");
+        trigger.cancel();
+    });
+    token
+}
