@@ -1,1 +1,148 @@
-//! placeholder
+//! The gateway: the only public entry point. It logs users in and issues tokens, checks every
+//! request's token, rate-limits, answers the admin knob API and proxies the rest to the services
+//! over pooled HTTP. It depends on no service crate: services are URLs to it.
+//!
+//! Layout: `config` (settings and knobs), `login` (login and refresh), `credentials` (their SQL),
+//! `limit` (rate limiters), `guard` (token check and rate limit middleware), `proxy`, `admin`.
+
+use std::{collections::HashMap, sync::Arc};
+
+use axum::{
+    Router,
+    extract::FromRef,
+    middleware,
+    routing::{any, get, post},
+};
+
+use emrlab_common::{auth::JwtKeys, db::AnyDb, knobs::KnobCell};
+
+mod admin;
+pub mod config;
+mod credentials;
+mod guard;
+mod limit;
+mod login;
+mod openapi;
+mod proxy;
+
+pub use config::{Config, KNOBS, Settings, Upstream};
+
+/// Everything the gateway's handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub knobs: Arc<KnobCell<Settings>>,
+    pub keys: Arc<JwtKeys>,
+    pub db: AnyDb,
+    credentials: Arc<dyn credentials::CredentialStore>,
+    limits: Arc<limit::Limits>,
+    hashing: Arc<login::Hashing>,
+    proxy: proxy::Proxy,
+    http: reqwest::Client,
+    upstreams: Arc<HashMap<&'static str, Upstream>>,
+}
+
+impl FromRef<AppState> for Arc<JwtKeys> {
+    fn from_ref(state: &AppState) -> Self {
+        state.keys.clone()
+    }
+}
+
+/// The routes, for metrics registration.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/refresh"),
+    ("GET", "/api/v1/admin/knobs"),
+    ("PUT", "/api/v1/admin/knobs"),
+    ("GET", "/api/v1/tasks"),
+    ("GET", "/api/v1/tasks/{*rest}"),
+];
+
+impl AppState {
+    /// The gateway over its database (credentials) and the services it fronts.
+    pub fn new(
+        settings: Settings,
+        db: AnyDb,
+        keys: Arc<JwtKeys>,
+        upstreams: Vec<Upstream>,
+    ) -> Self {
+        let limits = Arc::new(limit::Limits::new(&settings.gateway));
+        let hashing = Arc::new(login::Hashing::new(settings.auth.max_concurrent_hashes));
+        let knobs = Arc::new(KnobCell::new("gateway", KNOBS, settings));
+        let state = Self {
+            credentials: credentials::open(&db),
+            knobs,
+            keys,
+            db,
+            limits,
+            hashing,
+            proxy: proxy::Proxy::new(),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+            upstreams: Arc::new(upstreams.into_iter().map(|u| (u.name, u)).collect()),
+        };
+        state.follow_knobs();
+        state
+    }
+
+    /// Rebuilds limiters, the hashing semaphore and the pool when their knobs change.
+    fn follow_knobs(&self) {
+        let mut changes = self.knobs.subscribe();
+        let (limits, hashing, db) = (
+            Arc::downgrade(&self.limits),
+            Arc::downgrade(&self.hashing),
+            self.db.clone(),
+        );
+        tokio::spawn(async move {
+            let mut current = changes.borrow().clone();
+            while changes.changed().await.is_ok() {
+                let next = changes.borrow().clone();
+                let (Some(limits), Some(hashing)) = (limits.upgrade(), hashing.upgrade()) else {
+                    break;
+                };
+                if next.gateway.rate_limit != current.gateway.rate_limit
+                    || next.gateway.login_rate_limit != current.gateway.login_rate_limit
+                {
+                    limits.rebuild(&next.gateway);
+                }
+                if next.auth.max_concurrent_hashes != current.auth.max_concurrent_hashes {
+                    hashing.resize(next.auth.max_concurrent_hashes);
+                }
+                if next.db != current.db {
+                    db.reconfigure(&next.db);
+                }
+                current = next;
+            }
+        });
+        limit::spawn_sweeper(Arc::downgrade(&self.limits));
+    }
+}
+
+/// The gateway's router: public routes, then everything behind a token and the rate limiter.
+pub fn router(state: AppState) -> Router {
+    emrlab_common::metrics::register("gateway", ROUTES);
+    let protected = Router::new()
+        .route(
+            "/api/v1/admin/knobs",
+            get(admin::list_knobs).put(admin::change_knobs),
+        )
+        .route("/api/v1/tasks", any(proxy::to_tasks))
+        .route("/api/v1/tasks/{*rest}", any(proxy::to_tasks))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::rate_limit,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::authenticate,
+        ));
+    let public = Router::new()
+        .route("/api/v1/auth/login", post(login::login))
+        .route("/api/v1/auth/refresh", post(login::refresh))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/health", get(admin::health))
+        .route("/ready", get(admin::ready))
+        .route("/metrics", get(admin::metrics));
+    emrlab_common::server::with_common_layers(public.merge(protected).with_state(state), "gateway")
+}

@@ -141,7 +141,13 @@ impl JwtKeys {
     }
 
     /// Signs a user token valid for `ttl`.
-    pub fn issue(&self, sub: UserId, org: OrgId, role: Role, ttl: Duration) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn issue(
+        &self,
+        sub: UserId,
+        org: OrgId,
+        role: Role,
+        ttl: Duration,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let iat = now();
         let claims = Claims {
             sub,
@@ -181,14 +187,21 @@ impl JwtKeys {
 
     /// Verifies an internal token; returns the calling component.
     pub fn verify_internal(&self, token: &str) -> Result<String, TokenError> {
-        jsonwebtoken::decode::<InternalClaims>(token, &self.decoding, &self.validation(INTERNAL_AUDIENCE))
-            .map(|data| data.claims.sub)
-            .map_err(|_| TokenError::Invalid)
+        jsonwebtoken::decode::<InternalClaims>(
+            token,
+            &self.decoding,
+            &self.validation(INTERNAL_AUDIENCE),
+        )
+        .map(|data| data.claims.sub)
+        .map_err(|_| TokenError::Invalid)
     }
 }
 
 /// Hashes a password with argon2id at `memory_kib`. CPU-heavy: call it off the async threads.
-pub fn hash_password(password: &str, memory_kib: u32) -> Result<String, argon2::password_hash::Error> {
+pub fn hash_password(
+    password: &str,
+    memory_kib: u32,
+) -> Result<String, argon2::password_hash::Error> {
     let params = Params::new(memory_kib, KDF_TIME_COST, 1, None)?;
     let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())?;
     Ok(Argon2::new(KdfAlgorithm::Argon2id, Version::V0x13, params)
@@ -198,8 +211,11 @@ pub fn hash_password(password: &str, memory_kib: u32) -> Result<String, argon2::
 
 /// Checks a password against a stored hash (with the parameters recorded in that hash).
 pub fn verify_password(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored)
-        .is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+    PasswordHash::new(stored).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
 }
 
 /// The memory cost a stored hash was made with, to rehash when `auth.kdf_cost` changed.
@@ -213,22 +229,42 @@ mod tests {
     use super::*;
 
     fn keys() -> JwtKeys {
-        JwtKeys::new(b"test-secret-test-secret-test-secret", "emrlab", "emrlab-api")
+        JwtKeys::new(
+            b"test-secret-test-secret-test-secret",
+            "emrlab",
+            "emrlab-api",
+        )
     }
 
     #[test]
     fn an_issued_token_verifies_and_carries_its_claims() {
         let (user, org) = (UserId(Uuid::now_v7()), OrgId(Uuid::now_v7()));
-        let token = keys().issue(user, org, Role::Nurse, Duration::from_secs(60)).unwrap();
+        let token = keys()
+            .issue(user, org, Role::Nurse, Duration::from_secs(60))
+            .unwrap();
         let claims = keys().verify(&token).unwrap();
-        assert_eq!((claims.sub, claims.org, claims.role), (user, org, Role::Nurse));
+        assert_eq!(
+            (claims.sub, claims.org, claims.role),
+            (user, org, Role::Nurse)
+        );
     }
 
     #[test]
     fn tokens_for_another_key_or_audience_are_refused() {
-        let token = keys().issue(UserId(Uuid::nil()), OrgId(Uuid::nil()), Role::Admin, Duration::from_secs(60)).unwrap();
+        let token = keys()
+            .issue(
+                UserId(Uuid::nil()),
+                OrgId(Uuid::nil()),
+                Role::Admin,
+                Duration::from_secs(60),
+            )
+            .unwrap();
         let other_key = JwtKeys::new(b"another-secret-another-secret-xx", "emrlab", "emrlab-api");
-        let other_aud = JwtKeys::new(b"test-secret-test-secret-test-secret", "emrlab", "elsewhere");
+        let other_aud = JwtKeys::new(
+            b"test-secret-test-secret-test-secret",
+            "emrlab",
+            "elsewhere",
+        );
         assert_eq!(other_key.verify(&token), Err(TokenError::Invalid));
         assert_eq!(other_aud.verify(&token), Err(TokenError::Invalid));
     }
@@ -237,7 +273,14 @@ mod tests {
     fn internal_and_user_tokens_do_not_stand_in_for_each_other() {
         let internal = keys().issue_internal("gateway").unwrap();
         assert_eq!(keys().verify(&internal), Err(TokenError::Invalid));
-        let user = keys().issue(UserId(Uuid::nil()), OrgId(Uuid::nil()), Role::Operator, Duration::from_secs(60)).unwrap();
+        let user = keys()
+            .issue(
+                UserId(Uuid::nil()),
+                OrgId(Uuid::nil()),
+                Role::Operator,
+                Duration::from_secs(60),
+            )
+            .unwrap();
         assert_eq!(keys().verify_internal(&user), Err(TokenError::Invalid));
         assert_eq!(keys().verify_internal(&internal).unwrap(), "gateway");
     }
@@ -273,10 +316,16 @@ where
 {
     type Rejection = crate::error::ApiError;
 
-    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
         let keys = <std::sync::Arc<JwtKeys> as axum::extract::FromRef<S>>::from_ref(state);
-        let token = bearer(&parts.headers).ok_or_else(|| token_rejection("missing bearer token"))?;
-        keys.verify(token).map(Caller).map_err(|e| token_rejection(&e.to_string()))
+        let token =
+            bearer(&parts.headers).ok_or_else(|| token_rejection("missing bearer token"))?;
+        keys.verify(token)
+            .map(Caller)
+            .map_err(|e| token_rejection(&e.to_string()))
     }
 }
 
@@ -290,9 +339,15 @@ where
 {
     type Rejection = crate::error::ApiError;
 
-    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
         let keys = <std::sync::Arc<JwtKeys> as axum::extract::FromRef<S>>::from_ref(state);
-        let token = bearer(&parts.headers).ok_or_else(|| token_rejection("missing internal credential"))?;
-        keys.verify_internal(token).map(Internal).map_err(|_| token_rejection("invalid internal credential"))
+        let token =
+            bearer(&parts.headers).ok_or_else(|| token_rejection("missing internal credential"))?;
+        keys.verify_internal(token)
+            .map(Internal)
+            .map_err(|_| token_rejection("invalid internal credential"))
     }
 }

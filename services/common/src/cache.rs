@@ -32,7 +32,12 @@ struct Entry {
 struct PerEntryTtl;
 
 impl Expiry<String, Entry> for PerEntryTtl {
-    fn expire_after_create(&self, _key: &String, entry: &Entry, _now: std::time::Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        entry: &Entry,
+        _now: std::time::Instant,
+    ) -> Option<Duration> {
         Some(entry.ttl)
     }
 }
@@ -45,7 +50,9 @@ impl MemoryCache {
     pub fn new(max_bytes: u64) -> Self {
         let cache = Moka::builder()
             .max_capacity(max_bytes)
-            .weigher(|k: &String, e: &Entry| u32::try_from(k.len() + e.value.len()).unwrap_or(u32::MAX))
+            .weigher(|k: &String, e: &Entry| {
+                u32::try_from(k.len() + e.value.len()).unwrap_or(u32::MAX)
+            })
             .expire_after(PerEntryTtl)
             .build();
         Self(cache)
@@ -61,7 +68,15 @@ impl Cache for MemoryCache {
         Ok(self.0.get(key).await.map(|e| e.value.as_ref().clone()))
     }
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError> {
-        self.0.insert(key.to_owned(), Entry { value: Arc::new(value), ttl }).await;
+        self.0
+            .insert(
+                key.to_owned(),
+                Entry {
+                    value: Arc::new(value),
+                    ttl,
+                },
+            )
+            .await;
         Ok(())
     }
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
@@ -84,7 +99,10 @@ impl RedisCache {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, CacheError> {
         let client = redis::Client::open(url)?;
         let conn = ConnectionManager::new(client).await?;
-        Ok(Self { conn, prefix: prefix.to_owned() })
+        Ok(Self {
+            conn,
+            prefix: prefix.to_owned(),
+        })
     }
 
     fn key(&self, key: &str) -> String {
@@ -103,7 +121,11 @@ impl Cache for RedisCache {
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError> {
         // PX, not EX: sub-second TTLs matter to the labs that expire entries quickly.
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let _: () = self.conn.clone().pset_ex(self.key(key), value, millis).await?;
+        let _: () = self
+            .conn
+            .clone()
+            .pset_ex(self.key(key), value, millis)
+            .await?;
         Ok(())
     }
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
@@ -111,7 +133,9 @@ impl Cache for RedisCache {
         Ok(())
     }
     async fn ping(&self) -> Result<(), CacheError> {
-        let _: String = redis::cmd("PING").query_async(&mut self.conn.clone()).await?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut self.conn.clone())
+            .await?;
         Ok(())
     }
 }

@@ -25,7 +25,11 @@ pub struct DbConfig {
 
 impl Default for DbConfig {
     fn default() -> Self {
-        Self { pool_size: 10, acquire_timeout: Duration::from_secs(5), log_statements: false }
+        Self {
+            pool_size: 10,
+            acquire_timeout: Duration::from_secs(5),
+            log_statements: false,
+        }
     }
 }
 

@@ -43,8 +43,15 @@ pub struct WriteTx<DB: Database> {
 }
 
 impl<DB: Database> Db<DB> {
-    fn build_pool(options: &<DB::Connection as sqlx::Connection>::Options, cfg: &DbConfig) -> Pool<DB> {
-        let level = if cfg.log_statements { log::LevelFilter::Info } else { log::LevelFilter::Off };
+    fn build_pool(
+        options: &<DB::Connection as sqlx::Connection>::Options,
+        cfg: &DbConfig,
+    ) -> Pool<DB> {
+        let level = if cfg.log_statements {
+            log::LevelFilter::Info
+        } else {
+            log::LevelFilter::Off
+        };
         PoolOptions::<DB>::new()
             .max_connections(cfg.pool_size)
             .min_connections(0)
@@ -59,8 +66,14 @@ impl<DB: Database> Db<DB> {
 
     /// Replaces the pool with one built from `cfg`; the old one drains in the background.
     pub fn reconfigure(&self, cfg: &DbConfig) {
-        let old = self.pool.swap(Arc::new(Self::build_pool(&self.options, cfg)));
-        tracing::info!(component = self.component, pool_size = cfg.pool_size, "database pool replaced");
+        let old = self
+            .pool
+            .swap(Arc::new(Self::build_pool(&self.options, cfg)));
+        tracing::info!(
+            component = self.component,
+            pool_size = cfg.pool_size,
+            "database pool replaced"
+        );
         tokio::spawn(async move { old.close().await });
     }
 
@@ -68,7 +81,8 @@ impl<DB: Database> Db<DB> {
     pub async fn acquire(&self) -> Result<PoolConnection<DB>, sqlx::Error> {
         let started = Instant::now();
         let conn = self.pool().acquire().await;
-        metrics::histogram!(names::DB_ACQUIRE, "component" => self.component).record(started.elapsed());
+        metrics::histogram!(names::DB_ACQUIRE, "component" => self.component)
+            .record(started.elapsed());
         conn
     }
 
@@ -81,7 +95,9 @@ impl<DB: Database> Db<DB> {
         let conn = self.acquire().await?;
         // SQLite's deferred BEGIN would take the write lock only at the first write and could then
         // fail with SQLITE_BUSY at once; IMMEDIATE takes it up front, where busy_timeout applies.
-        let statement = lock.is_some().then(|| sqlx::SqlSafeStr::into_sql_str("BEGIN IMMEDIATE"));
+        let statement = lock
+            .is_some()
+            .then(|| sqlx::SqlSafeStr::into_sql_str("BEGIN IMMEDIATE"));
         let tx = Transaction::begin(conn, statement).await?;
         Ok(WriteTx { tx, _lock: lock })
     }
@@ -119,7 +135,9 @@ pub enum DbError {
 fn sqlite_write_lock(url: &str) -> Arc<Mutex<()>> {
     static LOCKS: OnceLock<StdMutex<HashMap<String, Arc<Mutex<()>>>>> = OnceLock::new();
     let locks = LOCKS.get_or_init(Default::default);
-    let mut map = locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut map = locks
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     map.entry(url.to_owned()).or_default().clone()
 }
 
@@ -129,7 +147,12 @@ impl AnyDb {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?;
             let pool = Db::<Postgres>::build_pool(&options, cfg);
-            Ok(Self::Postgres(Arc::new(Db { component, options, pool: ArcSwap::from_pointee(pool), write_lock: None })))
+            Ok(Self::Postgres(Arc::new(Db {
+                component,
+                options,
+                pool: ArcSwap::from_pointee(pool),
+                write_lock: None,
+            })))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -139,7 +162,12 @@ impl AnyDb {
                 .foreign_keys(true);
             let pool = Db::<Sqlite>::build_pool(&options, cfg);
             let lock = Some(sqlite_write_lock(url));
-            Ok(Self::Sqlite(Arc::new(Db { component, options, pool: ArcSwap::from_pointee(pool), write_lock: lock })))
+            Ok(Self::Sqlite(Arc::new(Db {
+                component,
+                options,
+                pool: ArcSwap::from_pointee(pool),
+                write_lock: lock,
+            })))
         } else {
             Err(DbError::UnsupportedUrl)
         }
@@ -156,13 +184,19 @@ impl AnyDb {
     /// Applies the embedded migrations of this backend (idempotent; PostgreSQL takes a lock).
     pub async fn migrate(&self) -> Result<(), DbError> {
         match self {
-            Self::Postgres(db) => sqlx::migrate!("../../migrations/postgres").run(&db.pool()).await?,
+            Self::Postgres(db) => {
+                sqlx::migrate!("../../migrations/postgres")
+                    .run(&db.pool())
+                    .await?
+            }
             Self::Sqlite(db) => {
                 let _guard = match &db.write_lock {
                     Some(lock) => Some(lock.clone().lock_owned().await),
                     None => None,
                 };
-                sqlx::migrate!("../../migrations/sqlite").run(&db.pool()).await?
+                sqlx::migrate!("../../migrations/sqlite")
+                    .run(&db.pool())
+                    .await?
             }
         }
         Ok(())
@@ -171,8 +205,14 @@ impl AnyDb {
     /// A trivial round trip, for `/ready`.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         match self {
-            Self::Postgres(db) => sqlx::query("SELECT 1").execute(&mut *db.acquire().await?).await.map(drop),
-            Self::Sqlite(db) => sqlx::query("SELECT 1").execute(&mut *db.acquire().await?).await.map(drop),
+            Self::Postgres(db) => sqlx::query("SELECT 1")
+                .execute(&mut *db.acquire().await?)
+                .await
+                .map(drop),
+            Self::Sqlite(db) => sqlx::query("SELECT 1")
+                .execute(&mut *db.acquire().await?)
+                .await
+                .map(drop),
         }
     }
 
@@ -204,7 +244,8 @@ impl AnyDb {
 /// Now, truncated to the microseconds both backends store, so a value reads back equal.
 pub fn now() -> OffsetDateTime {
     let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t)
 }
 
 /// SQLite keeps instants as integer microseconds since the epoch: they sort as numbers, where
@@ -215,5 +256,6 @@ pub fn to_micros(t: OffsetDateTime) -> i64 {
 
 /// The inverse of [`to_micros`].
 pub fn from_micros(micros: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }

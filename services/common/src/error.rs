@@ -28,14 +28,20 @@ pub struct ApiError {
 }
 
 /// What a 5xx tells the caller: the cause is in the logs, under the request id.
-pub const INTERNAL_MESSAGE: &str = "internal error; quote the x-request-id header when reporting it";
+pub const INTERNAL_MESSAGE: &str =
+    "internal error; quote the x-request-id header when reporting it";
 
 impl ApiError {
     /// An error with a code and message, no field.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
-            body: ErrorBody { error: code, message: message.into(), field: None, details: None },
+            body: ErrorBody {
+                error: code,
+                message: message.into(),
+                field: None,
+                details: None,
+            },
             retry_after: None,
         }
     }
@@ -91,7 +97,11 @@ impl ApiError {
     /// 500; logs `cause` (with the request span's id) and tells the caller nothing more.
     pub fn internal(cause: &dyn std::fmt::Debug) -> Self {
         tracing::error!(error = ?cause, "request failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", INTERNAL_MESSAGE)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            INTERNAL_MESSAGE,
+        )
     }
 }
 
@@ -99,7 +109,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(self.body)).into_response();
         if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -112,5 +124,9 @@ pub async fn route_not_found() -> ApiError {
 
 /// Fallback for a known path with a method it does not take.
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
 }

@@ -3,7 +3,10 @@
 
 use axum::{
     body::Bytes,
-    extract::{FromRequest, FromRequestParts, Request, rejection::{BytesRejection, PathRejection, QueryRejection}},
+    extract::{
+        FromRequest, FromRequestParts, Request,
+        rejection::{BytesRejection, PathRejection, QueryRejection},
+    },
     http::{HeaderMap, StatusCode, header, request::Parts},
 };
 use serde::de::DeserializeOwned;
@@ -40,7 +43,8 @@ pub fn is_json(headers: &HeaderMap) -> bool {
         .and_then(|v| v.split(';').next())
         .map(|mime| {
             let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
         })
         .unwrap_or(false)
 }
@@ -52,12 +56,22 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let (code, message) = if inner.is_data() {
-            ("invalid_json", format!("the body does not have the expected shape: {inner}"))
+            (
+                "invalid_json",
+                format!("the body does not have the expected shape: {inner}"),
+            )
         } else {
-            ("malformed_json", format!("the body is not valid JSON: {inner}"))
+            (
+                "malformed_json",
+                format!("the body is not valid JSON: {inner}"),
+            )
         };
         let error = ApiError::bad_request(code, message);
-        if path == "." || !inner.is_data() { error } else { error.field(path) }
+        if path == "." || !inner.is_data() {
+            error
+        } else {
+            error.field(path)
+        }
     })
 }
 

@@ -27,7 +27,10 @@ pub struct KnobState<T> {
 
 impl<T> Clone for KnobState<T> {
     fn clone(&self) -> Self {
-        Self { cell: self.cell.clone(), keys: self.keys.clone() }
+        Self {
+            cell: self.cell.clone(),
+            keys: self.keys.clone(),
+        }
     }
 }
 
@@ -49,11 +52,17 @@ where
     T: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
 {
     Router::new()
-        .route("/internal/knobs", get(list_knobs::<T>).put(change_knobs::<T>))
+        .route(
+            "/internal/knobs",
+            get(list_knobs::<T>).put(change_knobs::<T>),
+        )
         .with_state(KnobState { cell, keys })
 }
 
-async fn list_knobs<T>(State(state): State<KnobState<T>>, _caller: Internal) -> axum::Json<Vec<KnobInfo>>
+async fn list_knobs<T>(
+    State(state): State<KnobState<T>>,
+    _caller: Internal,
+) -> axum::Json<Vec<KnobInfo>>
 where
     T: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
 {
@@ -69,7 +78,11 @@ async fn change_knobs<T>(
 where
     T: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
 {
-    let result = if query.dry_run { state.cell.validate(&changes).map(|_| state.cell.list()) } else { state.cell.apply(&changes) };
+    let result = if query.dry_run {
+        state.cell.validate(&changes).map(|_| state.cell.list())
+    } else {
+        state.cell.apply(&changes)
+    };
     result.map(axum::Json).map_err(knob_error)
 }
 
@@ -79,5 +92,6 @@ pub fn knob_error(error: KnobError) -> ApiError {
         KnobError::Unknown(_) => "unknown_knob",
         KnobError::BadValue { .. } => "invalid_knob_value",
     };
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, error.to_string()).field(error.knob().to_owned())
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, error.to_string())
+        .field(error.knob().to_owned())
 }

@@ -117,7 +117,13 @@ where
         let defaults = serde_json::to_value(T::default()).unwrap_or(Value::Null);
         let initial = Arc::new(initial);
         let (changed, _) = watch::channel(initial.clone());
-        Self { component, specs, defaults, current: ArcSwap::new(initial), changed }
+        Self {
+            component,
+            specs,
+            defaults,
+            current: ArcSwap::new(initial),
+            changed,
+        }
     }
 
     /// The settings now; cheap, so read it where the setting is used rather than caching it.
@@ -138,7 +144,9 @@ where
             .map(|spec| KnobInfo {
                 name: spec.name.to_owned(),
                 value: lookup(&current, spec.name).cloned().unwrap_or(Value::Null),
-                default: lookup(&self.defaults, spec.name).cloned().unwrap_or(Value::Null),
+                default: lookup(&self.defaults, spec.name)
+                    .cloned()
+                    .unwrap_or(Value::Null),
                 allowed: spec.kind.allowed(),
                 owners: vec![self.component.to_owned()],
                 help: spec.help.to_owned(),
@@ -162,9 +170,12 @@ where
                 .ok_or_else(|| KnobError::Unknown(name.clone()))?;
             spec.kind
                 .check(value)
-                .map_err(|reason| KnobError::BadValue { name: name.clone(), reason })?;
-            let slot = lookup_mut(&mut next, name)
-                .ok_or_else(|| KnobError::Unknown(name.clone()))?;
+                .map_err(|reason| KnobError::BadValue {
+                    name: name.clone(),
+                    reason,
+                })?;
+            let slot =
+                lookup_mut(&mut next, name).ok_or_else(|| KnobError::Unknown(name.clone()))?;
             *slot = value.clone();
         }
         serde_json::from_value(next).map_err(|e| KnobError::BadValue {
@@ -205,7 +216,10 @@ pub const DB_KNOBS: [KnobSpec; 3] = [
     },
     KnobSpec {
         name: "db.acquire_timeout",
-        kind: KnobKind::Duration { min: Duration::from_millis(1), max: Duration::from_secs(120) },
+        kind: KnobKind::Duration {
+            min: Duration::from_millis(1),
+            max: Duration::from_secs(120),
+        },
         help: "wait for a pooled connection before answering 503",
     },
     KnobSpec {
@@ -253,7 +267,10 @@ mod tests {
         let list = cell.apply(&change("db.pool_size", Value::from(3))).unwrap();
         assert_eq!(cell.get().db.pool_size, 3);
         let info = list.iter().find(|k| k.name == "db.pool_size").unwrap();
-        assert_eq!((info.value.clone(), info.default.clone()), (Value::from(3), Value::from(10)));
+        assert_eq!(
+            (info.value.clone(), info.default.clone()),
+            (Value::from(3), Value::from(10))
+        );
     }
 
     #[test]
@@ -269,15 +286,22 @@ mod tests {
     #[test]
     fn unknown_and_out_of_range_knobs_are_named() {
         let cell = cell();
-        assert_eq!(cell.validate(&change("db.nope", Value::from(1))).err(), Some(KnobError::Unknown("db.nope".into())));
-        let err = cell.validate(&change("db.pool_size", Value::from(0))).err().unwrap();
+        assert_eq!(
+            cell.validate(&change("db.nope", Value::from(1))).err(),
+            Some(KnobError::Unknown("db.nope".into()))
+        );
+        let err = cell
+            .validate(&change("db.pool_size", Value::from(0)))
+            .err()
+            .unwrap();
         assert_eq!(err.knob(), "db.pool_size");
     }
 
     #[test]
     fn durations_are_written_like_the_configuration() {
         let cell = cell();
-        cell.apply(&change("db.acquire_timeout", Value::from("250ms"))).unwrap();
+        cell.apply(&change("db.acquire_timeout", Value::from("250ms")))
+            .unwrap();
         assert_eq!(cell.get().db.acquire_timeout, Duration::from_millis(250));
     }
 }

@@ -30,7 +30,8 @@ pub mod names {
 
 /// Latency buckets in seconds: 1 ms to 60 s, dense where the SLOs sit (200 ms, 500 ms, 1 s, 2 s).
 const BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0,
+    10.0, 30.0, 60.0,
 ];
 
 /// Installs the process's recorder once and returns the handle that renders it.
@@ -55,17 +56,38 @@ pub fn handle() -> PrometheusHandle {
 
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_histogram!(names::HTTP_DURATION, Unit::Seconds, "HTTP request duration by route template, method and status");
+    describe_histogram!(
+        names::HTTP_DURATION,
+        Unit::Seconds,
+        "HTTP request duration by route template, method and status"
+    );
     describe_gauge!(names::HTTP_IN_FLIGHT, "HTTP requests being served");
-    describe_histogram!(names::DB_ACQUIRE, Unit::Seconds, "wait for a pooled database connection");
+    describe_histogram!(
+        names::DB_ACQUIRE,
+        Unit::Seconds,
+        "wait for a pooled database connection"
+    );
     describe_gauge!(names::DB_IN_USE, "database connections checked out");
     describe_gauge!(names::DB_IDLE, "database connections idle in the pool");
     describe_gauge!(names::DB_MAX, "database pool size (db.pool_size)");
-    describe_counter!(names::RATE_LIMITED, "requests answered 429 by the gateway, by limiter");
-    describe_counter!(names::UPSTREAM_ERRORS, "proxied requests that failed to reach a service");
+    describe_counter!(
+        names::RATE_LIMITED,
+        "requests answered 429 by the gateway, by limiter"
+    );
+    describe_counter!(
+        names::UPSTREAM_ERRORS,
+        "proxied requests that failed to reach a service"
+    );
     describe_counter!(names::LOGINS, "login attempts by result");
-    describe_histogram!(names::HASH_DURATION, Unit::Seconds, "password hash or verify time, queue wait excluded");
-    describe_gauge!(names::HASHES_WAITING, "logins waiting for a password-hashing slot");
+    describe_histogram!(
+        names::HASH_DURATION,
+        Unit::Seconds,
+        "password hash or verify time, queue wait excluded"
+    );
+    describe_gauge!(
+        names::HASHES_WAITING,
+        "logins waiting for a password-hashing slot"
+    );
     describe_counter!(names::CACHE_REQUESTS, "cache lookups by cache and result");
 }
 
@@ -82,7 +104,10 @@ pub fn register(component: &'static str, routes: &[(&'static str, &'static str)]
 
 /// Middleware recording duration and in-flight requests, labelled by route template.
 pub async fn track(component: &'static str, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = req.method().as_str().to_owned();
     let in_flight = metrics::gauge!(names::HTTP_IN_FLIGHT, "component" => component);
     in_flight.increment(1.0);

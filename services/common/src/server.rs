@@ -49,9 +49,14 @@ impl Server {
     }
 
     /// Serves until `shutdown` is cancelled, then waits for in-flight requests.
-    pub fn run(self, shutdown: CancellationToken) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+    pub fn run(
+        self,
+        shutdown: CancellationToken,
+    ) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
         let app = self.app.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).into_future()
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .into_future()
     }
 }
 
@@ -78,9 +83,13 @@ pub fn with_common_layers(router: Router, component: &'static str) -> Router {
 async fn timeout(req: Request, next: Next) -> Response {
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long; try again")
-            .retry_after(1)
-            .into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the request took too long; try again",
+        )
+        .retry_after(1)
+        .into_response(),
     }
 }
 

@@ -40,7 +40,11 @@ pub async fn fresh_postgres_database(server_url: &str) -> Result<String, sqlx::E
     let name = format!("emrlab_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = PgConnection::connect(server_url).await?;
     // The name is generated above from a UUID, never from input, so it is safe to splice.
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
-    let base = server_url.rsplit_once('/').map_or(server_url, |(base, _)| base);
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await?;
+    let base = server_url
+        .rsplit_once('/')
+        .map_or(server_url, |(base, _)| base);
     Ok(format!("{base}/{name}"))
 }

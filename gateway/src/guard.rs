@@ -1,0 +1,73 @@
+//! Middleware in front of every authenticated route: the token check, then the rate limiter.
+
+use std::{net::SocketAddr, time::Duration};
+
+use axum::{
+    extract::{ConnectInfo, Request, State},
+    http::{HeaderValue, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+use emrlab_common::{
+    auth::{Claims, bearer},
+    error::ApiError,
+    metrics::names,
+};
+
+use crate::{AppState, config::LimitKey};
+
+/// A 401 that also tells the client, per RFC 6750, that its token is the problem.
+fn unauthorized(reason: &str) -> Response {
+    let mut response = ApiError::unauthorized(reason.to_owned()).into_response();
+    let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{reason}\"");
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// Verifies the bearer token and leaves its claims for the handlers and the limiter.
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(token) = bearer(req.headers()) else {
+        return unauthorized("missing bearer token");
+    };
+    match state.keys.verify(token) {
+        Ok(claims) => {
+            req.extensions_mut().insert(claims);
+            next.run(req).await
+        }
+        Err(e) => unauthorized(&e.to_string()),
+    }
+}
+
+/// The seconds a client should wait, rounded up so that retrying at once never happens.
+pub fn retry_after(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
+/// Applies `gateway.rate_limit` per token or per client address.
+pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let key = match state.knobs.get().gateway.rate_limit.key {
+        LimitKey::Token => req.extensions().get::<Claims>().map(|c| c.jti.to_string()),
+        LimitKey::Client => req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
+    };
+    let limiter = state.limits.requests.load();
+    if let Err(wait) = limiter.check(key.as_deref().unwrap_or("-")) {
+        metrics::counter!(names::RATE_LIMITED, "component" => "gateway", "limiter" => "requests")
+            .increment(1);
+        return ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests; slow down and retry after the Retry-After delay",
+        )
+        .retry_after(retry_after(wait))
+        .into_response();
+    }
+    next.run(req).await
+}

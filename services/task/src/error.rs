@@ -1,0 +1,50 @@
+//! The task service's errors and how each leaves as JSON.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+
+use emrlab_common::error::ApiError;
+
+use crate::model::TaskId;
+
+/// Everything a task request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error("task {0} not found")]
+    NotFound(TaskId),
+    #[error("task {id} was changed by someone else; reload it (now version {current})")]
+    StaleVersion { id: TaskId, current: i64 },
+    /// Input refused with a specific status and field (validation, missing precondition).
+    #[error("{}", .0.body.message)]
+    Rejected(ApiError),
+    #[error("storage failure")]
+    Storage(#[from] sqlx::Error),
+}
+
+impl From<ApiError> for TaskError {
+    fn from(error: ApiError) -> Self {
+        Self::Rejected(error)
+    }
+}
+
+impl IntoResponse for TaskError {
+    fn into_response(self) -> Response {
+        let error = match self {
+            Self::NotFound(_) => ApiError::not_found(self.to_string()),
+            Self::StaleVersion { current, .. } => {
+                ApiError::new(StatusCode::CONFLICT, "stale_version", self.to_string())
+                    .field("version")
+                    .details(serde_json::json!({ "current_version": current }))
+            }
+            Self::Rejected(error) => error,
+            // An exhausted pool is load, not a bug: say so, and when to come back.
+            Self::Storage(sqlx::Error::PoolTimedOut) => {
+                ApiError::unavailable("the database is busy (no free connection); retry shortly")
+            }
+            Self::Storage(error) => ApiError::internal(&error),
+        };
+        error.into_response()
+    }
+}

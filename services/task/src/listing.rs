@@ -1,0 +1,244 @@
+//! `GET /tasks`: filters, the three pagination modes (`tasks.pagination`) and the list envelope.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde::{Deserialize, Serialize};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use uuid::Uuid;
+
+use emrlab_common::error::ApiError;
+
+use crate::model::{Priority, Status, Task};
+
+/// Page size when `limit` is absent, and the largest accepted (the seed platform's fix: 50 / 200).
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 200;
+const MAX_TERMS: usize = 10;
+const MAX_TERM_CHARS: usize = 100;
+
+/// How `GET /tasks` pages (`tasks.pagination`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Pagination {
+    /// Everything that matches, in one response: the seed platform's bottleneck, kept to show it.
+    Unbounded,
+    /// `offset` + `limit`, with a `total` count.
+    Offset,
+    /// Keyset on (created_at, id), newest first; stable while tasks are being added.
+    #[default]
+    Cursor,
+}
+
+/// The query string of `GET /tasks`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    priority: Option<String>,
+    #[serde(alias = "assignee")]
+    assignee_id: Option<Uuid>,
+    patient_id: Option<Uuid>,
+    #[serde(alias = "ward")]
+    ward_id: Option<Uuid>,
+    created_after: Option<String>,
+    created_before: Option<String>,
+    q: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u64>,
+    cursor: Option<String>,
+}
+
+/// Validated filters; every one narrows the result (they combine with AND).
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub status: Option<Status>,
+    pub priority: Option<Priority>,
+    pub assignee_id: Option<Uuid>,
+    pub patient_id: Option<Uuid>,
+    pub ward_id: Option<Uuid>,
+    pub created_after: Option<OffsetDateTime>,
+    pub created_before: Option<OffsetDateTime>,
+    /// Each term must occur in the title or the description, ignoring case (see docs/api.md).
+    pub terms: Vec<String>,
+}
+
+/// Which page to read.
+#[derive(Debug, Clone, Copy)]
+pub enum PageRequest {
+    Unbounded,
+    Offset {
+        offset: u64,
+        limit: u32,
+    },
+    /// Tasks strictly after this (created_at, id) position in newest-first order.
+    Cursor {
+        after: Option<(OffsetDateTime, Uuid)>,
+        limit: u32,
+    },
+}
+
+/// The list envelope every list in the API uses.
+#[derive(Debug, Serialize)]
+pub struct Page {
+    pub items: Vec<Task>,
+    pub next_cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+}
+
+fn instant(field: &'static str, value: Option<String>) -> Result<Option<OffsetDateTime>, ApiError> {
+    value
+        .map(|v| {
+            OffsetDateTime::parse(&v, &Rfc3339).map_err(|_| {
+                ApiError::invalid(
+                    field,
+                    format!("{field} must be an RFC 3339 time such as 2026-11-23T08:00:00Z"),
+                )
+            })
+        })
+        .transpose()
+}
+
+impl ListQuery {
+    /// Validates the query against the pagination mode in force.
+    pub fn parse(self, mode: Pagination) -> Result<(TaskFilter, PageRequest), ApiError> {
+        let filter = TaskFilter {
+            status: self
+                .status
+                .map(|s| {
+                    Status::parse(&s).ok_or_else(|| {
+                        ApiError::invalid(
+                            "status",
+                            format!("status must be one of {}", Status::ALL.join(", ")),
+                        )
+                    })
+                })
+                .transpose()?,
+            priority: self
+                .priority
+                .map(|p| {
+                    Priority::parse(&p).ok_or_else(|| {
+                        ApiError::invalid(
+                            "priority",
+                            format!("priority must be one of {}", Priority::ALL.join(", ")),
+                        )
+                    })
+                })
+                .transpose()?,
+            assignee_id: self.assignee_id,
+            patient_id: self.patient_id,
+            ward_id: self.ward_id,
+            created_after: instant("created_after", self.created_after)?,
+            created_before: instant("created_before", self.created_before)?,
+            terms: terms(self.q)?,
+        };
+        let limit = match self.limit {
+            None => DEFAULT_LIMIT,
+            Some(l) if (1..=MAX_LIMIT).contains(&l) => l,
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "limit",
+                    format!("limit must be from 1 to {MAX_LIMIT}"),
+                ));
+            }
+        };
+        let page = match mode {
+            Pagination::Unbounded => PageRequest::Unbounded,
+            Pagination::Offset => {
+                if self.cursor.is_some() {
+                    return Err(ApiError::invalid(
+                        "cursor",
+                        "tasks.pagination is offset: page with offset and limit",
+                    ));
+                }
+                PageRequest::Offset {
+                    offset: self.offset.unwrap_or(0),
+                    limit,
+                }
+            }
+            Pagination::Cursor => {
+                if self.offset.is_some() {
+                    return Err(ApiError::invalid(
+                        "offset",
+                        "tasks.pagination is cursor: page with the next_cursor of the previous page",
+                    ));
+                }
+                PageRequest::Cursor {
+                    after: self.cursor.as_deref().map(decode_cursor).transpose()?,
+                    limit,
+                }
+            }
+        };
+        Ok((filter, page))
+    }
+}
+
+fn terms(q: Option<String>) -> Result<Vec<String>, ApiError> {
+    let terms: Vec<String> = q
+        .iter()
+        .flat_map(|q| q.split_whitespace())
+        .map(str::to_owned)
+        .collect();
+    if terms.len() > MAX_TERMS || terms.iter().any(|t| t.chars().count() > MAX_TERM_CHARS) {
+        return Err(ApiError::invalid(
+            "q",
+            format!("q takes at most {MAX_TERMS} words of at most {MAX_TERM_CHARS} characters"),
+        ));
+    }
+    Ok(terms)
+}
+
+/// A `LIKE` pattern matching `term` anywhere, with `\` escaping the wildcards.
+pub fn like_pattern(term: &str) -> String {
+    let mut pattern = String::with_capacity(term.len() + 2);
+    pattern.push('%');
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The opaque cursor for the position after `task`.
+pub fn encode_cursor(task: &Task) -> String {
+    let micros = task.created_at.unix_timestamp_nanos() / 1_000;
+    URL_SAFE_NO_PAD.encode(format!("{micros}.{}", task.id.0.simple()))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(OffsetDateTime, Uuid), ApiError> {
+    let bad = || {
+        ApiError::bad_request(
+            "invalid_cursor",
+            "cursor is not one this API issued; start again without it",
+        )
+    };
+    let text = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(bad)?;
+    let (micros, id) = text.split_once('.').ok_or_else(bad)?;
+    let micros: i128 = micros.parse().map_err(|_| bad())?;
+    let at = OffsetDateTime::from_unix_timestamp_nanos(micros * 1_000).map_err(|_| bad())?;
+    Ok((at, Uuid::parse_str(id).map_err(|_| bad())?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_in_a_search_term_match_literally() {
+        assert_eq!(like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
+
+    #[test]
+    fn a_tampered_cursor_is_a_400() {
+        let err = decode_cursor("bm90LWEtY3Vyc29y").unwrap_err();
+        assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
+    }
+}

@@ -1,0 +1,384 @@
+//! Deterministic seed data: the same seed number gives the same organisations, people, patients
+//! and tasks (ids included) on both backends. Instants are offsets from the moment of seeding, so
+//! "the last 24 hours" always has admissions in it.
+//!
+//! Usernames: `nurse.0001`…, `doctor.0001`…, `charge.0001`… numbered across organisations in
+//! order (the first organisation has the lowest numbers), `admin` for the first organisation and
+//! `admin.0002`, `admin.0003` for the others, and the platform's `operator`. Every password is
+//! `emrlab` (demo data only).
+
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+use time::{Date, Duration, OffsetDateTime};
+use uuid::Uuid;
+
+mod names;
+mod write;
+
+pub use write::{SeedError, SeedReport, seed};
+
+/// The password of every seeded practitioner.
+pub const DEMO_PASSWORD: &str = "emrlab";
+
+/// How much data to seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// About 1,000 tasks: for tests.
+    Small,
+    /// 10,000 active tasks in the first organisation, over 1,000 practitioners to log in as.
+    #[default]
+    Default,
+    /// About 1,000,000 tasks: for PostgreSQL benchmarks.
+    Large,
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned()))
+            .map_err(|_| format!("unknown seed profile {s:?}: use small, default or large"))
+    }
+}
+
+/// One organisation's size.
+#[derive(Debug, Clone, Copy)]
+struct OrgSize {
+    wards: usize,
+    nurses: usize,
+    doctors: usize,
+    charge_nurses: usize,
+    patients: usize,
+    active_tasks: usize,
+    closed_tasks: usize,
+}
+
+impl Profile {
+    fn sizes(self) -> [OrgSize; 3] {
+        let (first, other) = match self {
+            Self::Small => (
+                OrgSize {
+                    wards: 4,
+                    nurses: 40,
+                    doctors: 10,
+                    charge_nurses: 4,
+                    patients: 120,
+                    active_tasks: 800,
+                    closed_tasks: 0,
+                },
+                OrgSize {
+                    wards: 2,
+                    nurses: 10,
+                    doctors: 4,
+                    charge_nurses: 2,
+                    patients: 40,
+                    active_tasks: 70,
+                    closed_tasks: 30,
+                },
+            ),
+            Self::Default => (
+                OrgSize {
+                    wards: 8,
+                    nurses: 800,
+                    doctors: 150,
+                    charge_nurses: 50,
+                    patients: 2_000,
+                    active_tasks: 10_000,
+                    closed_tasks: 0,
+                },
+                OrgSize {
+                    wards: 3,
+                    nurses: 100,
+                    doctors: 30,
+                    charge_nurses: 10,
+                    patients: 400,
+                    active_tasks: 800,
+                    closed_tasks: 400,
+                },
+            ),
+            Self::Large => (
+                OrgSize {
+                    wards: 12,
+                    nurses: 800,
+                    doctors: 150,
+                    charge_nurses: 50,
+                    patients: 20_000,
+                    active_tasks: 10_000,
+                    closed_tasks: 890_000,
+                },
+                OrgSize {
+                    wards: 4,
+                    nurses: 100,
+                    doctors: 30,
+                    charge_nurses: 10,
+                    patients: 2_000,
+                    active_tasks: 2_000,
+                    closed_tasks: 48_000,
+                },
+            ),
+        };
+        [first, other, other]
+    }
+}
+
+pub(crate) struct Org {
+    pub id: Uuid,
+    pub name: String,
+}
+
+pub(crate) struct Ward {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+}
+
+pub(crate) struct Practitioner {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub role: &'static str,
+    pub ward_id: Option<Uuid>,
+}
+
+pub(crate) struct Patient {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub mrn: String,
+    pub given_name: &'static str,
+    pub family_name: &'static str,
+    pub birth_date: Date,
+    pub sex: &'static str,
+    pub ward_id: Uuid,
+    pub bed: String,
+    pub admitted_at: OffsetDateTime,
+}
+
+pub(crate) struct SeedTask {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub patient_id: Uuid,
+    pub title: &'static str,
+    pub description: Option<&'static str>,
+    pub status: &'static str,
+    pub priority: &'static str,
+    pub assignee_id: Option<Uuid>,
+    pub ward_id: Uuid,
+    pub due_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+}
+
+/// Everything but the tasks, which are generated in chunks (the large profile has a million).
+pub(crate) struct Directory {
+    pub orgs: Vec<Org>,
+    pub wards: Vec<Ward>,
+    pub practitioners: Vec<Practitioner>,
+    pub patients: Vec<Patient>,
+    sizes: [OrgSize; 3],
+}
+
+fn id(rng: &mut StdRng) -> Uuid {
+    uuid::Builder::from_random_bytes(rng.random()).into_uuid()
+}
+
+fn pick<T: Copy>(rng: &mut StdRng, items: &[T]) -> T {
+    items[rng.random_range(0..items.len())]
+}
+
+impl Directory {
+    pub(crate) fn generate(profile: Profile, seed: u64, now: OffsetDateTime) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let sizes = profile.sizes();
+        let mut dir = Directory {
+            orgs: vec![],
+            wards: vec![],
+            practitioners: vec![],
+            patients: vec![],
+            sizes,
+        };
+        let mut counters = [0usize; 4];
+        let platform = Org {
+            id: id(&mut rng),
+            name: "emrlab platform operations".into(),
+        };
+        dir.practitioners.push(Practitioner {
+            id: id(&mut rng),
+            org_id: platform.id,
+            username: "operator".into(),
+            display_name: "Platform Operator".into(),
+            role: "operator",
+            ward_id: None,
+        });
+        for (index, size) in sizes.iter().enumerate() {
+            let org = Org {
+                id: id(&mut rng),
+                name: names::ORGS[index].into(),
+            };
+            let ward_ids: Vec<Uuid> = (0..size.wards)
+                .map(|w| {
+                    let ward = Ward {
+                        id: id(&mut rng),
+                        org_id: org.id,
+                        name: names::WARDS[w % names::WARDS.len()].into(),
+                    };
+                    let ward_id = ward.id;
+                    dir.wards.push(ward);
+                    ward_id
+                })
+                .collect();
+            let admin = if index == 0 {
+                "admin".to_owned()
+            } else {
+                format!("admin.{:04}", index + 1)
+            };
+            let staff = [
+                ("nurse", "nurse", size.nurses),
+                ("doctor", "doctor", size.doctors),
+                ("charge", "charge_nurse", size.charge_nurses),
+            ];
+            for (slot, (prefix, role, count)) in staff.into_iter().enumerate() {
+                for _ in 0..count {
+                    counters[slot] += 1;
+                    let (given, family) =
+                        (pick(&mut rng, names::GIVEN), pick(&mut rng, names::FAMILY));
+                    let ward = ward_ids[counters[slot] % ward_ids.len()];
+                    dir.practitioners.push(Practitioner {
+                        id: id(&mut rng),
+                        org_id: org.id,
+                        username: format!("{prefix}.{:04}", counters[slot]),
+                        display_name: format!("{given} {family}"),
+                        role,
+                        ward_id: Some(ward),
+                    });
+                }
+            }
+            dir.practitioners.push(Practitioner {
+                id: id(&mut rng),
+                org_id: org.id,
+                username: admin,
+                display_name: format!("{} Administrator", names::ORGS[index]),
+                role: "admin",
+                ward_id: None,
+            });
+            for p in 0..size.patients {
+                let ward_id = ward_ids[p % ward_ids.len()];
+                let sex = if rng.random_bool(0.5) {
+                    "female"
+                } else {
+                    "male"
+                };
+                let age_days = rng.random_range(18 * 365..95 * 365);
+                dir.patients.push(Patient {
+                    id: id(&mut rng),
+                    org_id: org.id,
+                    mrn: format!("MRN{}{:07}", index + 1, p + 1),
+                    given_name: pick(&mut rng, names::GIVEN),
+                    family_name: pick(&mut rng, names::FAMILY),
+                    birth_date: (now - Duration::days(age_days)).date(),
+                    sex,
+                    ward_id,
+                    bed: format!("{}-{:02}", (b'A' + (p / 24 % 6) as u8) as char, p % 24 + 1),
+                    admitted_at: now - Duration::minutes(rng.random_range(10..14 * 24 * 60)),
+                });
+            }
+            dir.orgs.push(org);
+        }
+        dir.orgs.push(platform);
+        dir
+    }
+
+    /// The tasks of organisation `index`, in chunks, from their own seeded generator.
+    pub(crate) fn tasks(&self, index: usize, seed: u64, now: OffsetDateTime) -> TaskChunks {
+        let org_id = self.orgs[index].id;
+        TaskChunks {
+            org_id,
+            size: self.sizes[index],
+            produced: 0,
+            patients: self
+                .patients
+                .iter()
+                .filter(|p| p.org_id == org_id)
+                .map(|p| (p.id, p.ward_id))
+                .collect(),
+            nurses: self
+                .practitioners
+                .iter()
+                .filter(|p| p.org_id == org_id && p.role == "nurse")
+                .map(|p| p.id)
+                .collect(),
+            rng: StdRng::seed_from_u64(seed ^ (0x7A5C_0000 + index as u64)),
+            now,
+        }
+    }
+}
+
+/// Generates one organisation's tasks a chunk at a time, so a million never sit in memory.
+pub(crate) struct TaskChunks {
+    org_id: Uuid,
+    size: OrgSize,
+    produced: usize,
+    patients: Vec<(Uuid, Uuid)>,
+    nurses: Vec<Uuid>,
+    rng: StdRng,
+    now: OffsetDateTime,
+}
+
+/// Rows per multi-row INSERT: 1,000 x 12 binds stays under SQLite's and PostgreSQL's limits.
+pub(crate) const CHUNK: usize = 1_000;
+
+impl Iterator for TaskChunks {
+    type Item = Vec<SeedTask>;
+
+    fn next(&mut self) -> Option<Vec<SeedTask>> {
+        let total = self.size.active_tasks + self.size.closed_tasks;
+        let end = total.min(self.produced + CHUNK);
+        if self.produced == end || self.patients.is_empty() {
+            return None;
+        }
+        let rng = &mut self.rng;
+        let batch = (self.produced..end)
+            .map(|n| {
+                let active = n < self.size.active_tasks;
+                let (patient_id, ward_id) = self.patients[rng.random_range(0..self.patients.len())];
+                let (title, description) = pick(rng, names::TASKS);
+                let priority = match rng.random_range(0..100) {
+                    0..60 => "routine",
+                    60..85 => "urgent",
+                    85..95 => "asap",
+                    _ => "stat",
+                };
+                let status = match (active, rng.random_range(0..10)) {
+                    (true, 0..7) => "pending",
+                    (true, _) => "in_progress",
+                    (false, 0..9) => "completed",
+                    (false, _) => "cancelled",
+                };
+                let age = if active {
+                    rng.random_range(1..3 * 24 * 3600)
+                } else {
+                    rng.random_range(3 * 24 * 3600..365 * 24 * 3600)
+                };
+                let created_at = self.now
+                    - Duration::seconds(age)
+                    - Duration::microseconds(rng.random_range(0..1_000_000));
+                let assignee_id = (rng.random_range(0..10) < 7 && !self.nurses.is_empty())
+                    .then(|| self.nurses[rng.random_range(0..self.nurses.len())]);
+                SeedTask {
+                    id: id(rng),
+                    org_id: self.org_id,
+                    patient_id,
+                    title,
+                    description: rng.random_bool(0.6).then_some(description),
+                    status,
+                    priority,
+                    assignee_id,
+                    ward_id,
+                    due_at: created_at + Duration::minutes(rng.random_range(30..24 * 60)),
+                    created_at,
+                }
+            })
+            .collect();
+        self.produced = end;
+        Some(batch)
+    }
+}

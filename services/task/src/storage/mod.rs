@@ -1,0 +1,57 @@
+//! What the task service needs from a database, and its one SQL implementation, expanded for
+//! PostgreSQL and SQLite by [`sql_task_store!`] so both backends run the same statements.
+//! Both pass `tests/store_contract.rs`.
+
+use async_trait::async_trait;
+
+use emrlab_common::{auth::OrgId, db::AnyDb};
+
+use crate::{
+    error::TaskError,
+    listing::{PageRequest, TaskFilter},
+    model::{Actor, NewTask, Task, TaskChange, TaskId},
+};
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+/// Task persistence. Every method takes the organisation, so tenancy lives in the SQL.
+#[async_trait] // boxed futures keep the trait usable as `Arc<dyn TaskStore>`
+pub trait TaskStore: Send + Sync + 'static {
+    /// Inserts a task and its audit row in one transaction; the patient (and assignee and ward,
+    /// when given) must belong to the actor's organisation.
+    async fn insert_task(&self, actor: Actor, new: NewTask) -> Result<Task, TaskError>;
+    /// One task of the organisation.
+    async fn fetch_task(&self, org: OrgId, id: TaskId) -> Result<Task, TaskError>;
+    /// Applies a change if the task is still at `expected` (when given), with its audit row.
+    async fn update_task(
+        &self,
+        actor: Actor,
+        id: TaskId,
+        expected: Option<i64>,
+        change: &TaskChange,
+    ) -> Result<Task, TaskError>;
+    /// A page of matching tasks, newest first, and the total count in offset mode.
+    /// Cursor pages return up to `limit + 1` rows so the caller can tell whether more follow.
+    async fn page_tasks(
+        &self,
+        org: OrgId,
+        filter: &TaskFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<Task>, Option<i64>), TaskError>;
+    /// The audit actions recorded for an entity, oldest first.
+    async fn audit_actions(
+        &self,
+        org: OrgId,
+        entity_id: uuid::Uuid,
+    ) -> Result<Vec<String>, TaskError>;
+}
+
+/// The store for a component's database.
+pub fn open(db: &AnyDb) -> std::sync::Arc<dyn TaskStore> {
+    match db {
+        AnyDb::Postgres(db) => std::sync::Arc::new(postgres::PgTaskStore::new(db.clone())),
+        AnyDb::Sqlite(db) => std::sync::Arc::new(sqlite::SqliteTaskStore::new(db.clone())),
+    }
+}

@@ -1,0 +1,15 @@
+//! The task store on PostgreSQL: instants are `timestamptz`, documents `jsonb`, search is `ILIKE`,
+//! and an update locks its row with `FOR UPDATE`.
+
+use sqlx::{Postgres, types::Json};
+use time::OffsetDateTime;
+
+fn same(t: OffsetDateTime) -> OffsetDateTime {
+    t
+}
+
+super::sql::sql_task_store!(
+    PgTaskStore, Postgres,
+    instant: OffsetDateTime, to_db: same, from_db: same,
+    json: Json, like: "ILIKE", lock: " FOR UPDATE",
+);

@@ -1,0 +1,312 @@
+//! The task service's SQL, written once. [`sql_task_store!`] expands it for one backend; the
+//! backends differ only in how an instant and a JSON document are stored, how text is matched
+//! case-insensitively and how a row is locked for update, which the caller passes in.
+
+/// Columns of a task, in the order `task_from_row` reads them.
+macro_rules! task_columns {
+    () => {
+        "id, patient_id, title, description, status, priority, assignee_id, ward_id, due_at, created_at, updated_at, version"
+    };
+}
+pub(crate) use task_columns;
+
+macro_rules! sql_task_store {
+    (
+        $store:ident, $db:ty,
+        instant: $instant:ty, to_db: $to_db:path, from_db: $from_db:path,
+        json: $json:path, like: $like:literal, lock: $lock:literal $(,)?
+    ) => {
+        /// The task store on this backend.
+        pub struct $store {
+            db: std::sync::Arc<emrlab_common::db::Db<$db>>,
+        }
+
+        impl $store {
+            /// A store over this pool handle.
+            pub fn new(db: std::sync::Arc<emrlab_common::db::Db<$db>>) -> Self {
+                Self { db }
+            }
+        }
+
+        fn status_of(s: &str) -> Result<crate::model::Status, sqlx::Error> {
+            crate::model::Status::parse(s).ok_or_else(|| sqlx::Error::Decode(format!("unknown status {s}").into()))
+        }
+
+        fn priority_of(s: &str) -> Result<crate::model::Priority, sqlx::Error> {
+            crate::model::Priority::parse(s).ok_or_else(|| sqlx::Error::Decode(format!("unknown priority {s}").into()))
+        }
+
+        fn task_from_row(row: &<$db as sqlx::Database>::Row) -> Result<crate::model::Task, sqlx::Error> {
+            use sqlx::Row;
+            Ok(crate::model::Task {
+                id: crate::model::TaskId(row.try_get(0)?),
+                patient_id: row.try_get(1)?,
+                title: row.try_get(2)?,
+                description: row.try_get(3)?,
+                status: status_of(row.try_get::<&str, _>(4)?)?,
+                priority: priority_of(row.try_get::<&str, _>(5)?)?,
+                assignee_id: row.try_get(6)?,
+                ward_id: row.try_get(7)?,
+                due_at: row.try_get::<Option<$instant>, _>(8)?.map($from_db),
+                created_at: $from_db(row.try_get::<$instant, _>(9)?),
+                updated_at: $from_db(row.try_get::<$instant, _>(10)?),
+                version: row.try_get(11)?,
+            })
+        }
+
+        async fn insert_audit(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            actor: crate::model::Actor,
+            action: &'static str,
+            before: Option<&crate::model::Task>,
+            after: &crate::model::Task,
+        ) -> Result<(), sqlx::Error> {
+            let doc = |t: &crate::model::Task| serde_json::to_value(t).map($json).map_err(|e| sqlx::Error::Encode(e.into()));
+            sqlx::query(
+                "INSERT INTO audit_log (id, org_id, actor_id, action, entity, entity_id, before, after, at) \
+                 VALUES ($1, $2, $3, $4, 'task', $5, $6, $7, $8)",
+            )
+            .bind(uuid::Uuid::now_v7())
+            .bind(actor.org.0)
+            .bind(actor.user.0)
+            .bind(action)
+            .bind(after.id.0)
+            .bind(before.map(doc).transpose()?)
+            .bind(doc(after)?)
+            .bind($to_db(after.updated_at))
+            .execute(conn)
+            .await
+            .map(drop)
+        }
+
+        fn push_filters(
+            qb: &mut sqlx::QueryBuilder<$db>,
+            org: emrlab_common::auth::OrgId,
+            f: &crate::listing::TaskFilter,
+        ) {
+            qb.push(" WHERE org_id = ").push_bind(org.0);
+            if let Some(status) = f.status {
+                qb.push(" AND status = ").push_bind(status.as_str());
+            }
+            if let Some(priority) = f.priority {
+                qb.push(" AND priority = ").push_bind(priority.as_str());
+            }
+            if let Some(assignee) = f.assignee_id {
+                qb.push(" AND assignee_id = ").push_bind(assignee);
+            }
+            if let Some(patient) = f.patient_id {
+                qb.push(" AND patient_id = ").push_bind(patient);
+            }
+            if let Some(ward) = f.ward_id {
+                qb.push(" AND ward_id = ").push_bind(ward);
+            }
+            if let Some(after) = f.created_after {
+                qb.push(" AND created_at > ").push_bind($to_db(after));
+            }
+            if let Some(before) = f.created_before {
+                qb.push(" AND created_at < ").push_bind($to_db(before));
+            }
+            for term in &f.terms {
+                let pattern = crate::listing::like_pattern(term);
+                qb.push(concat!(" AND (title ", $like, " "))
+                    .push_bind(pattern.clone())
+                    .push(concat!(" ESCAPE '\\' OR coalesce(description, '') ", $like, " "))
+                    .push_bind(pattern)
+                    .push(" ESCAPE '\\')");
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl crate::storage::TaskStore for $store {
+            #[tracing::instrument(skip_all)]
+            async fn insert_task(
+                &self,
+                actor: crate::model::Actor,
+                new: crate::model::NewTask,
+            ) -> Result<crate::model::Task, crate::error::TaskError> {
+                let mut w = self.db.begin_write().await?;
+                // One round trip proves every reference is in the caller's organisation, so a
+                // foreign id is a clear 422 on both backends rather than a constraint error.
+                let (patients, assignees, wards): (i64, i64, i64) = sqlx::query_as(
+                    "SELECT (SELECT count(*) FROM patients WHERE org_id = $1 AND id = $2), \
+                            (SELECT count(*) FROM practitioners WHERE org_id = $1 AND id = $3), \
+                            (SELECT count(*) FROM wards WHERE org_id = $1 AND id = $4)",
+                )
+                .bind(actor.org.0)
+                .bind(new.patient_id)
+                .bind(new.assignee_id)
+                .bind(new.ward_id)
+                .fetch_one(&mut *w.tx)
+                .await?;
+                use emrlab_common::error::ApiError;
+                if patients == 0 {
+                    return Err(ApiError::invalid("patient_id", "no such patient in your organisation").into());
+                }
+                if new.assignee_id.is_some() && assignees == 0 {
+                    return Err(ApiError::invalid("assignee_id", "no such practitioner in your organisation").into());
+                }
+                if new.ward_id.is_some() && wards == 0 {
+                    return Err(ApiError::invalid("ward_id", "no such ward in your organisation").into());
+                }
+                let task = new.into_task(crate::model::TaskId(uuid::Uuid::now_v7()), emrlab_common::db::now());
+                sqlx::query(concat!(
+                    "INSERT INTO tasks (org_id, ",
+                    crate::storage::sql::task_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                ))
+                .bind(actor.org.0)
+                .bind(task.id.0)
+                .bind(task.patient_id)
+                .bind(&task.title)
+                .bind(&task.description)
+                .bind(task.status.as_str())
+                .bind(task.priority.as_str())
+                .bind(task.assignee_id)
+                .bind(task.ward_id)
+                .bind(task.due_at.map($to_db))
+                .bind($to_db(task.created_at))
+                .bind($to_db(task.updated_at))
+                .bind(task.version)
+                .execute(&mut *w.tx)
+                .await?;
+                insert_audit(&mut w.tx, actor, "task.create", None, &task).await?;
+                w.tx.commit().await?;
+                Ok(task)
+            }
+
+            #[tracing::instrument(skip_all, fields(task_id = %id))]
+            async fn fetch_task(
+                &self,
+                org: emrlab_common::auth::OrgId,
+                id: crate::model::TaskId,
+            ) -> Result<crate::model::Task, crate::error::TaskError> {
+                let mut conn = self.db.acquire().await?;
+                let row = sqlx::query(concat!("SELECT ", crate::storage::sql::task_columns!(), " FROM tasks WHERE org_id = $1 AND id = $2"))
+                    .bind(org.0)
+                    .bind(id.0)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .ok_or(crate::error::TaskError::NotFound(id))?;
+                Ok(task_from_row(&row)?)
+            }
+
+            #[tracing::instrument(skip_all, fields(task_id = %id))]
+            async fn update_task(
+                &self,
+                actor: crate::model::Actor,
+                id: crate::model::TaskId,
+                expected: Option<i64>,
+                change: &crate::model::TaskChange,
+            ) -> Result<crate::model::Task, crate::error::TaskError> {
+                let mut w = self.db.begin_write().await?;
+                let row = sqlx::query(concat!(
+                    "SELECT ", crate::storage::sql::task_columns!(), " FROM tasks WHERE org_id = $1 AND id = $2", $lock
+                ))
+                .bind(actor.org.0)
+                .bind(id.0)
+                .fetch_optional(&mut *w.tx)
+                .await?
+                .ok_or(crate::error::TaskError::NotFound(id))?;
+                let current = task_from_row(&row)?;
+                if let Some(expected) = expected {
+                    if expected != current.version {
+                        return Err(crate::error::TaskError::StaleVersion { id, current: current.version });
+                    }
+                }
+                let (assignees, wards): (i64, i64) = sqlx::query_as(
+                    "SELECT (SELECT count(*) FROM practitioners WHERE org_id = $1 AND id = $2), \
+                            (SELECT count(*) FROM wards WHERE org_id = $1 AND id = $3)",
+                )
+                .bind(actor.org.0)
+                .bind(change.assignee_id.flatten())
+                .bind(change.ward_id.flatten())
+                .fetch_one(&mut *w.tx)
+                .await?;
+                use emrlab_common::error::ApiError;
+                if change.assignee_id.flatten().is_some() && assignees == 0 {
+                    return Err(ApiError::invalid("assignee_id", "no such practitioner in your organisation").into());
+                }
+                if change.ward_id.flatten().is_some() && wards == 0 {
+                    return Err(ApiError::invalid("ward_id", "no such ward in your organisation").into());
+                }
+                let next = change.apply(&current, emrlab_common::db::now())?;
+                sqlx::query(
+                    "UPDATE tasks SET title = $3, description = $4, status = $5, priority = $6, assignee_id = $7, \
+                     ward_id = $8, due_at = $9, updated_at = $10, version = $11 WHERE org_id = $1 AND id = $2",
+                )
+                .bind(actor.org.0)
+                .bind(id.0)
+                .bind(&next.title)
+                .bind(&next.description)
+                .bind(next.status.as_str())
+                .bind(next.priority.as_str())
+                .bind(next.assignee_id)
+                .bind(next.ward_id)
+                .bind(next.due_at.map($to_db))
+                .bind($to_db(next.updated_at))
+                .bind(next.version)
+                .execute(&mut *w.tx)
+                .await?;
+                let action = if next.status == crate::model::Status::Completed && current.status != next.status {
+                    "task.complete"
+                } else {
+                    "task.update"
+                };
+                insert_audit(&mut w.tx, actor, action, Some(&current), &next).await?;
+                w.tx.commit().await?;
+                Ok(next)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn page_tasks(
+                &self,
+                org: emrlab_common::auth::OrgId,
+                filter: &crate::listing::TaskFilter,
+                page: crate::listing::PageRequest,
+            ) -> Result<(Vec<crate::model::Task>, Option<i64>), crate::error::TaskError> {
+                use crate::listing::PageRequest;
+                let mut conn = self.db.acquire().await?;
+                let mut qb = sqlx::QueryBuilder::<$db>::new(concat!("SELECT ", crate::storage::sql::task_columns!(), " FROM tasks"));
+                push_filters(&mut qb, org, filter);
+                if let PageRequest::Cursor { after: Some((at, id)), .. } = page {
+                    qb.push(" AND (created_at, id) < (").push_bind($to_db(at)).push(", ").push_bind(id).push(")");
+                }
+                qb.push(" ORDER BY created_at DESC, id DESC");
+                match page {
+                    PageRequest::Unbounded => {}
+                    PageRequest::Offset { offset, limit } => {
+                        qb.push(" LIMIT ").push_bind(i64::from(limit));
+                        qb.push(" OFFSET ").push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+                    }
+                    PageRequest::Cursor { limit, .. } => {
+                        qb.push(" LIMIT ").push_bind(i64::from(limit) + 1);
+                    }
+                }
+                let rows = qb.build().fetch_all(&mut *conn).await?;
+                let tasks = rows.iter().map(task_from_row).collect::<Result<Vec<_>, _>>()?;
+                let total = if let PageRequest::Offset { .. } = page {
+                    let mut count = sqlx::QueryBuilder::<$db>::new("SELECT count(*) FROM tasks");
+                    push_filters(&mut count, org, filter);
+                    Some(count.build_query_scalar::<i64>().fetch_one(&mut *conn).await?)
+                } else {
+                    None
+                };
+                Ok((tasks, total))
+            }
+
+            async fn audit_actions(
+                &self,
+                org: emrlab_common::auth::OrgId,
+                entity_id: uuid::Uuid,
+            ) -> Result<Vec<String>, crate::error::TaskError> {
+                let mut conn = self.db.acquire().await?;
+                Ok(sqlx::query_scalar("SELECT action FROM audit_log WHERE org_id = $1 AND entity_id = $2 ORDER BY at, id")
+                    .bind(org.0)
+                    .bind(entity_id)
+                    .fetch_all(&mut *conn)
+                    .await?)
+            }
+        }
+    };
+}
+pub(crate) use sql_task_store;

@@ -1,0 +1,16 @@
+//! The task store on SQLite: instants are integer microseconds, documents JSON text, `LIKE` is
+//! already case-insensitive for ASCII, and writes are serialised by the write lock of
+//! [`emrlab_common::db::Db::begin_write`], so no row lock is needed.
+
+use emrlab_common::db::{from_micros, to_micros};
+use sqlx::Sqlite;
+
+fn json_text(value: serde_json::Value) -> String {
+    value.to_string()
+}
+
+super::sql::sql_task_store!(
+    SqliteTaskStore, Sqlite,
+    instant: i64, to_db: to_micros, from_db: from_micros,
+    json: json_text, like: "LIKE", lock: "",
+);

@@ -1,0 +1,107 @@
+//! The CLI: clap parsing and wiring, one module per subcommand.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use emrlab::PlatformConfig;
+
+mod config;
+mod serve;
+mod setup;
+mod up;
+
+/// emrlab: a reference EMR platform under test, with its own load generator.
+#[derive(Parser)]
+#[command(name = "emrlab", version, about)]
+struct Cli {
+    /// A TOML configuration file (see docs/configuration.md).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where the embedded SQLite database lives.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Use this database instead of the embedded SQLite (postgres://… or sqlite://…).
+    #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
+    /// Use Redis for the cache instead of the in-process one.
+    #[arg(long, global = true, env = "REDIS_URL", value_name = "URL")]
+    redis_url: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the whole platform in one process (the default command).
+    Up(up::Args),
+    /// Run one component alone, as a container does.
+    Serve(serve::Args),
+    /// Apply the database migrations.
+    Migrate,
+    /// Seed an empty database.
+    Seed(setup::SeedArgs),
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: config::Command,
+    },
+}
+
+/// The flags that override the configuration, as a partial configuration.
+#[derive(Serialize, Default)]
+struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redis_url: Option<String>,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    gateway: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    tasks: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    seed: serde_json::Map<String, serde_json::Value>,
+}
+
+fn load(cli: &Cli, overrides: Overrides) -> anyhow::Result<PlatformConfig> {
+    let overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        redis_url: cli.redis_url.clone(),
+        ..overrides
+    };
+    emrlab_common::config::load(&PlatformConfig::default(), cli.config.as_deref(), overrides)
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    emrlab_common::telemetry::init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            None => up::run(&cli, &up::Args::default()).await,
+            Some(Command::Up(args)) => up::run(&cli, args).await,
+            Some(Command::Serve(args)) => serve::run(&cli, args).await,
+            Some(Command::Migrate) => setup::migrate(&cli).await,
+            Some(Command::Seed(args)) => setup::seed(&cli, args).await,
+            Some(Command::Config { command }) => config::run(&cli, command),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! `emrlab migrate` and `emrlab seed`.
+
+use emrlab_task::seed::{Profile, SeedReport};
+
+use super::{Cli, Overrides, load};
+
+#[derive(clap::Args)]
+pub struct SeedArgs {
+    /// small, default or large.
+    #[arg(long)]
+    profile: Option<Profile>,
+    /// The seed number (the same number gives the same data).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+pub async fn migrate(cli: &Cli) -> anyhow::Result<()> {
+    let cfg = load(cli, Overrides::default())?;
+    let db = emrlab::open_database(&cfg, "cli").await?;
+    println!("migrated the {} database", db.backend());
+    Ok(())
+}
+
+pub async fn seed(cli: &Cli, args: &SeedArgs) -> anyhow::Result<()> {
+    let mut overrides = Overrides::default();
+    if let Some(profile) = args.profile {
+        overrides
+            .seed
+            .insert("profile".into(), serde_json::to_value(profile)?);
+    }
+    if let Some(number) = args.seed {
+        overrides.seed.insert("number".into(), number.into());
+    }
+    let cfg = load(cli, overrides)?;
+    let db = emrlab::open_database(&cfg, "cli").await?;
+    match emrlab::seed(&cfg, &db).await? {
+        SeedReport::AlreadySeeded => println!("the database already has data; nothing seeded"),
+        SeedReport::Seeded {
+            practitioners,
+            patients,
+            tasks,
+        } => {
+            println!(
+                "seeded {practitioners} practitioners, {patients} patients and {tasks} tasks ({:?} profile)",
+                cfg.seed.profile
+            )
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! The platform's configuration: every component's section in one file, loaded in layers
+//! (defaults < `--config` TOML < `EMRLAB_*` environment < flags). docs/configuration.md lists it.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use emrlab_common::config::{AuthConfig, DbConfig};
+use emrlab_task::seed::Profile;
+
+/// `[seed]`: what `up` and `seed` put in an empty database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeedConfig {
+    /// `small` (≈1,000 tasks), `default` (10,000 active tasks) or `large` (≈1,000,000).
+    pub profile: Profile,
+    /// The seed number: the same number gives the same data.
+    pub number: u64,
+}
+
+impl Default for SeedConfig {
+    fn default() -> Self {
+        Self {
+            profile: Profile::Default,
+            number: 42,
+        }
+    }
+}
+
+/// `[services]`: where the gateway finds the services when they run in other processes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServicesConfig {
+    /// Base URL of the task service (`EMRLAB_SERVICES__TASK_URL`); `up` fills it in itself.
+    pub task_url: Option<String>,
+}
+
+/// Everything, as `emrlab config show` prints it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlatformConfig {
+    /// Where the embedded SQLite database and the generated token key live.
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite://…`; unset means SQLite in `data_dir` (also `DATABASE_URL`).
+    pub database_url: Option<String>,
+    /// `redis://…` for the Redis cache; unset means the in-process cache (also `REDIS_URL`).
+    pub redis_url: Option<String>,
+    pub seed: SeedConfig,
+    pub db: DbConfig,
+    pub auth: AuthConfig,
+    pub gateway: emrlab_gateway::Config,
+    pub tasks: emrlab_task::Config,
+    pub services: ServicesConfig,
+}
+
+impl Default for PlatformConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(".emrlab"),
+            database_url: None,
+            redis_url: None,
+            seed: SeedConfig::default(),
+            db: DbConfig::default(),
+            auth: AuthConfig::default(),
+            gateway: emrlab_gateway::Config::default(),
+            tasks: emrlab_task::Config::default(),
+            services: ServicesConfig::default(),
+        }
+    }
+}
+
+impl PlatformConfig {
+    /// The database URL in force: the configured one, else the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.is_empty() => url.clone(),
+            _ => format!("sqlite://{}", self.data_dir.join("emrlab.db").display()),
+        }
+    }
+
+    /// The Redis URL, if one is configured.
+    pub fn redis_url(&self) -> Option<&str> {
+        self.redis_url.as_deref().filter(|u| !u.is_empty())
+    }
+
+    /// A configuration for tests: everything on port 0 in `dir`, the small profile, a cheap KDF.
+    pub fn for_tests(dir: &std::path::Path) -> Self {
+        let mut cfg = Self {
+            data_dir: dir.to_path_buf(),
+            ..Self::default()
+        };
+        cfg.seed.profile = Profile::Small;
+        cfg.gateway.addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        // 64 KiB keeps a test login in the low milliseconds; production cost is a knob.
+        cfg.auth.kdf_cost = 64;
+        cfg.auth.jwt_secret = Some(TEST_JWT_SECRET.to_owned().into());
+        cfg
+    }
+}
+
+/// The key `for_tests` signs with, so tests can forge tokens on purpose.
+pub const TEST_JWT_SECRET: &str = "emrlab-test-secret-emrlab-test-secret";

@@ -1,0 +1,202 @@
+//! The emrlab platform as one library: [`Platform`] binds every component on its own port, as
+//! `emrlab up` does, and the end-to-end tests start it the same way.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
+
+use emrlab_common::{auth::JwtKeys, cache::Cache, db::AnyDb, server::Server};
+
+pub mod config;
+
+pub use config::PlatformConfig;
+
+/// Opens the database a configuration names and brings its schema up to date.
+pub async fn open_database(cfg: &PlatformConfig, component: &'static str) -> anyhow::Result<AnyDb> {
+    if cfg.database_url.is_none() {
+        std::fs::create_dir_all(&cfg.data_dir)
+            .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    }
+    let db =
+        AnyDb::connect(&cfg.database_url(), &cfg.db, component).context("opening the database")?;
+    db.migrate().await.context("migrating the database")?;
+    Ok(db)
+}
+
+/// Seeds an empty database with the configured profile.
+pub async fn seed(
+    cfg: &PlatformConfig,
+    db: &AnyDb,
+) -> anyhow::Result<emrlab_task::seed::SeedReport> {
+    let cost = cfg.auth.kdf_cost;
+    let hash = tokio::task::spawn_blocking(move || {
+        emrlab_common::auth::hash_password(emrlab_task::seed::DEMO_PASSWORD, cost)
+    })
+    .await?
+    .map_err(|e| anyhow::anyhow!("hashing the demo password: {e}"))?;
+    Ok(emrlab_task::seed::seed(db, cfg.seed.profile, cfg.seed.number, &hash).await?)
+}
+
+/// The token key: configured, or (for `up` only) kept in the data directory so a restart keeps
+/// sessions valid.
+pub fn jwt_keys(cfg: &PlatformConfig, may_generate: bool) -> anyhow::Result<Arc<JwtKeys>> {
+    let secret = match &cfg.auth.jwt_secret {
+        Some(secret) => secret.expose_secret().to_owned(),
+        None if may_generate => {
+            let path = cfg.data_dir.join("jwt.key");
+            match std::fs::read_to_string(&path) {
+                Ok(secret) => secret.trim().to_owned(),
+                Err(_) => {
+                    std::fs::create_dir_all(&cfg.data_dir)?;
+                    let secret: String = rand_hex();
+                    std::fs::write(&path, &secret)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    restrict(&path)?;
+                    secret
+                }
+            }
+        }
+        None => {
+            anyhow::bail!("set EMRLAB_AUTH__JWT_SECRET: every component must share the token key")
+        }
+    };
+    anyhow::ensure!(
+        secret.len() >= 32,
+        "auth.jwt_secret must be at least 32 characters"
+    );
+    Ok(Arc::new(JwtKeys::new(
+        secret.as_bytes(),
+        &cfg.auth.issuer,
+        &cfg.auth.audience,
+    )))
+}
+
+fn rand_hex() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn restrict(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// The task service, bound and ready to run.
+pub async fn bind_task(
+    cfg: &PlatformConfig,
+    keys: Arc<JwtKeys>,
+) -> anyhow::Result<(Server, AnyDb)> {
+    let db = open_database(cfg, "task").await?;
+    let settings = emrlab_task::Settings {
+        tasks: cfg.tasks.clone(),
+        db: cfg.db.clone(),
+    };
+    let app = emrlab_task::router(emrlab_task::AppState::new(settings, db.clone(), keys));
+    let server = Server::bind(cfg.tasks.addr, app)
+        .await
+        .with_context(|| format!("binding the task service to {}", cfg.tasks.addr))?;
+    Ok((server, db))
+}
+
+/// The gateway, bound and ready to run, in front of the task service at `task_url`.
+pub async fn bind_gateway(
+    cfg: &PlatformConfig,
+    keys: Arc<JwtKeys>,
+    task_url: String,
+) -> anyhow::Result<(Server, AnyDb)> {
+    let db = open_database(cfg, "gateway").await?;
+    let settings = emrlab_gateway::Settings {
+        gateway: cfg.gateway.clone(),
+        auth: cfg.auth.clone(),
+        db: cfg.db.clone(),
+    };
+    let upstreams = vec![emrlab_gateway::Upstream {
+        name: "task",
+        url: task_url,
+    }];
+    let app = emrlab_gateway::router(emrlab_gateway::AppState::new(
+        settings,
+        db.clone(),
+        keys,
+        upstreams,
+    ));
+    let server = Server::bind(cfg.gateway.addr, app)
+        .await
+        .with_context(|| format!("binding the gateway to {}", cfg.gateway.addr))?;
+    Ok((server, db))
+}
+
+/// Every component in one process, each on its own port.
+pub struct Platform {
+    gateway: Server,
+    task: Server,
+    dbs: Vec<AnyDb>,
+    cache: Arc<dyn Cache>,
+    seeded: emrlab_task::seed::SeedReport,
+}
+
+impl Platform {
+    /// Opens the backends, migrates, seeds an empty database and binds every listener.
+    pub async fn bind(cfg: PlatformConfig) -> anyhow::Result<Self> {
+        let keys = jwt_keys(&cfg, true)?;
+        let cache = emrlab_common::cache::open(cfg.redis_url(), "emrlab:")
+            .await
+            .context("connecting to Redis")?;
+        cache.ping().await.context("pinging the cache")?;
+        let (task, task_db) = bind_task(&cfg, keys.clone()).await?;
+        let seeded = seed(&cfg, &task_db).await?;
+        let task_url = format!("http://{}", task.local_addr()?);
+        let (gateway, gateway_db) = bind_gateway(&cfg, keys, task_url).await?;
+        Ok(Self {
+            gateway,
+            task,
+            dbs: vec![task_db, gateway_db],
+            cache,
+            seeded,
+        })
+    }
+
+    /// The gateway's address.
+    pub fn gateway_addr(&self) -> SocketAddr {
+        self.gateway
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The task service's address.
+    pub fn task_addr(&self) -> SocketAddr {
+        self.task
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// What seeding did at start-up.
+    pub fn seeded(&self) -> emrlab_task::seed::SeedReport {
+        self.seeded
+    }
+
+    /// `memory` or `redis`.
+    pub fn cache_kind(&self) -> &'static str {
+        self.cache.kind()
+    }
+
+    /// Serves until `shutdown`, then lets in-flight requests finish and closes the pools.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let (gateway, task) = tokio::join!(
+            self.gateway.run(shutdown.clone()),
+            self.task.run(shutdown.clone())
+        );
+        for db in &self.dbs {
+            db.close().await;
+        }
+        gateway.context("gateway")?;
+        task.context("task service")?;
+        Ok(())
+    }
+}
