@@ -1,0 +1,197 @@
+//! Starts the real stack in-process on port 0 with a fresh database, and talks HTTP to its gateway.
+
+#![allow(dead_code)] // each test crate uses a different part of this module
+
+use std::{future::Future, time::Duration};
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use emrlab::PlatformConfig;
+
+/// Which database a test app runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running platform and a client for its gateway.
+pub struct TestApp {
+    pub base: String,
+    pub http: Client,
+    pub task_base: String,
+    _data: tempfile::TempDir,
+    _stop: DropGuard,
+}
+
+/// The stack on SQLite with the in-process cache.
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Backend::Sqlite, |_| {})
+        .await
+        .expect("SQLite always runs")
+}
+
+/// The stack on `backend`, with `tweak` applied to its configuration first; `None` when the
+/// backend is not configured for tests (which fails under CI=true).
+pub async fn spawn_with(
+    backend: Backend,
+    tweak: impl FnOnce(&mut PlatformConfig),
+) -> Option<TestApp> {
+    emrlab_common::telemetry::init_for_tests();
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = PlatformConfig::for_tests(data.path());
+    if backend == Backend::Postgres {
+        let server = emrlab_common::testing::postgres_url()?;
+        cfg.database_url = Some(
+            emrlab_common::testing::fresh_postgres_database(&server)
+                .await
+                .unwrap(),
+        );
+        cfg.redis_url = emrlab_common::testing::redis_url();
+    }
+    tweak(&mut cfg);
+    let platform = emrlab::Platform::bind(cfg).await.unwrap();
+    let base = format!("http://{}", platform.gateway_addr());
+    let task_base = format!("http://{}", platform.task_addr());
+    let stop = CancellationToken::new();
+    tokio::spawn(platform.run(stop.clone()));
+    Some(TestApp {
+        base,
+        http: Client::new(),
+        task_base,
+        _data: data,
+        _stop: stop.drop_guard(),
+    })
+}
+
+/// Runs the body once per configured backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($app: support::TestApp) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                body(support::spawn_app().await).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(app) = support::spawn_with(support::Backend::Postgres, |_| {}).await {
+                    body(app).await;
+                }
+            }
+        }
+    };
+}
+
+/// Polls `check` until it returns `Some`, failing after `deadline`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    tokio::time::timeout(deadline, async {
+        loop {
+            if let Some(value) = check().await {
+                return value;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("condition not met before the deadline")
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Logs in and returns the whole token response.
+    pub async fn login_response(&self, username: &str, password: &str) -> Response {
+        self.http
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Logs in as a seeded practitioner and returns the access token.
+    pub async fn login(&self, username: &str) -> String {
+        let response = self.login_response(username, "emrlab").await;
+        assert_eq!(response.status(), StatusCode::OK, "login as {username}");
+        response.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn put(&self, token: &str, path: &str, body: Value) -> Response {
+        self.http
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The id of a patient of the caller's organisation (from its task list).
+    pub async fn some_patient(&self, token: &str) -> String {
+        let page: Value = self
+            .get(token, "/api/v1/tasks?limit=1")
+            .await
+            .json()
+            .await
+            .unwrap();
+        page["items"][0]["patient_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a task and returns its JSON.
+    pub async fn create_task(&self, token: &str, title: &str) -> Value {
+        let patient = self.some_patient(token).await;
+        let response = self
+            .post(
+                token,
+                "/api/v1/tasks",
+                json!({"title": title, "patient_id": patient}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    /// Changes knobs as the operator; returns the response.
+    pub async fn set_knobs(&self, knobs: Value) -> Response {
+        let operator = self.login("operator").await;
+        self.put(&operator, "/api/v1/admin/knobs", knobs).await
+    }
+}
