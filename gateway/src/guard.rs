@@ -43,9 +43,9 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     }
 }
 
-/// The seconds a client should wait, rounded up so that retrying at once never happens.
+/// The seconds a client should wait, rounded up and at least 1: `Retry-After: 0` invites a spin.
 pub fn retry_after(wait: Duration) -> u64 {
-    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 /// Applies `gateway.rate_limit` per token or per client address.
