@@ -78,7 +78,7 @@ async fn if_match_carries_the_version_and_a_missing_version_is_428() {
 }
 
 on_both_backends! {
-    async fn completing_a_task_is_final_and_audited(app) {
+    async fn a_completed_task_can_no_longer_change(app) {
         let token = app.login("nurse.0001").await;
         let task = app.create_task(&token, "Wound dressing").await;
         let path = format!("/api/v1/tasks/{}", task["id"].as_str().unwrap());

@@ -111,6 +111,11 @@ where
 }
 
 impl TestApp {
+    /// The data directory (where the SQLite database lives).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
