@@ -8,7 +8,12 @@ use serde_json::{Value, json};
 
 async fn task_count(app: &support::TestApp, token: &str) -> i64 {
     app.set_knobs(json!({"tasks.pagination": "offset"})).await;
-    let page: Value = app.get(token, "/api/v1/tasks?limit=1").await.json().await.unwrap();
+    let page: Value = app
+        .get(token, "/api/v1/tasks?limit=1")
+        .await
+        .json()
+        .await
+        .unwrap();
     page["total"].as_i64().unwrap()
 }
 
@@ -19,43 +24,119 @@ async fn every_kind_of_bad_input_gets_its_status_and_writes_nothing() {
     let patient = app.some_patient(&token).await;
     let before = task_count(&app, &token).await;
     let raw = |body: &'static str, content_type: &'static str| {
-        app.http.post(app.url("/api/v1/tasks")).bearer_auth(&token).header("content-type", content_type).body(body).send()
+        app.http
+            .post(app.url("/api/v1/tasks"))
+            .bearer_auth(&token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
     };
     let long_title = "x".repeat(201);
     let long_description = "y".repeat(4_001);
     let json_cases = [
-        (json!({"title": "ok", "patient_id": patient, "priority": "high"}), StatusCode::UNPROCESSABLE_ENTITY, "priority"),
-        (json!({"title": "", "patient_id": patient}), StatusCode::UNPROCESSABLE_ENTITY, "title"),
-        (json!({"title": long_title, "patient_id": patient}), StatusCode::UNPROCESSABLE_ENTITY, "title"),
-        (json!({"title": "bell\u{7}", "patient_id": patient}), StatusCode::UNPROCESSABLE_ENTITY, "title"),
-        (json!({"title": "ok", "patient_id": patient, "description": long_description}), StatusCode::UNPROCESSABLE_ENTITY, "description"),
-        (json!({"patient_id": patient}), StatusCode::UNPROCESSABLE_ENTITY, "title"),
-        (json!({"title": "ok"}), StatusCode::UNPROCESSABLE_ENTITY, "patient_id"),
-        (json!({"title": "ok", "patient_id": "00000000-0000-0000-0000-000000000000"}), StatusCode::UNPROCESSABLE_ENTITY, "patient_id"),
-        (json!({"title": "ok", "patient_id": patient, "status": "completed"}), StatusCode::UNPROCESSABLE_ENTITY, "status"),
-        (json!({"title": 5, "patient_id": patient}), StatusCode::BAD_REQUEST, "title"),
-        (json!({"title": "ok", "patient_id": "not-a-uuid"}), StatusCode::BAD_REQUEST, "patient_id"),
-        (json!({"title": "ok", "patient_id": patient, "colour": "red"}), StatusCode::BAD_REQUEST, ""),
+        (
+            json!({"title": "ok", "patient_id": patient, "priority": "high"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "priority",
+        ),
+        (
+            json!({"title": "", "patient_id": patient}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "title",
+        ),
+        (
+            json!({"title": long_title, "patient_id": patient}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "title",
+        ),
+        (
+            json!({"title": "bell\u{7}", "patient_id": patient}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "title",
+        ),
+        (
+            json!({"title": "ok", "patient_id": patient, "description": long_description}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "description",
+        ),
+        (
+            json!({"patient_id": patient}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "title",
+        ),
+        (
+            json!({"title": "ok"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "patient_id",
+        ),
+        (
+            json!({"title": "ok", "patient_id": "00000000-0000-0000-0000-000000000000"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "patient_id",
+        ),
+        (
+            json!({"title": "ok", "patient_id": patient, "status": "completed"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "status",
+        ),
+        (
+            json!({"title": 5, "patient_id": patient}),
+            StatusCode::BAD_REQUEST,
+            "title",
+        ),
+        (
+            json!({"title": "ok", "patient_id": "not-a-uuid"}),
+            StatusCode::BAD_REQUEST,
+            "patient_id",
+        ),
+        (
+            json!({"title": "ok", "patient_id": patient, "colour": "red"}),
+            StatusCode::BAD_REQUEST,
+            "",
+        ),
     ];
     for (body, status, field) in json_cases {
         let response = app.post(&token, "/api/v1/tasks", body.clone()).await;
         assert_eq!(response.status(), status, "{body}");
         let error: Value = response.json().await.unwrap();
-        assert!(error["error"].is_string() && error["message"].is_string(), "{body}");
+        assert!(
+            error["error"].is_string() && error["message"].is_string(),
+            "{body}"
+        );
         if !field.is_empty() {
             assert_eq!(error["field"], field, "{body}");
         }
     }
     let malformed = raw("{\"title\": ", "application/json").await.unwrap();
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(malformed.json::<Value>().await.unwrap()["error"], "malformed_json");
-    let not_json = raw("title=x", "application/x-www-form-urlencoded").await.unwrap();
+    assert_eq!(
+        malformed.json::<Value>().await.unwrap()["error"],
+        "malformed_json"
+    );
+    let not_json = raw("title=x", "application/x-www-form-urlencoded")
+        .await
+        .unwrap();
     assert_eq!(not_json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let huge = format!("{{\"title\": \"{}\"}}", "z".repeat(1024 * 1024 + 10));
-    let too_large = app.http.post(app.url("/api/v1/tasks")).bearer_auth(&token).header("content-type", "application/json").body(huge).send().await.unwrap();
+    let too_large = app
+        .http
+        .post(app.url("/api/v1/tasks"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(too_large.json::<Value>().await.unwrap()["error"], "payload_too_large");
-    assert_eq!(task_count(&app, &token).await, before, "no bad request wrote a task");
+    assert_eq!(
+        too_large.json::<Value>().await.unwrap()["error"],
+        "payload_too_large"
+    );
+    assert_eq!(
+        task_count(&app, &token).await,
+        before,
+        "no bad request wrote a task"
+    );
 }
 
 #[tokio::test]
@@ -63,19 +144,70 @@ async fn unknown_ids_routes_and_methods_get_json_errors() {
     let app = support::spawn_app().await;
     let token = app.login("nurse.0001").await;
     let cases = [
-        (app.get(&token, "/api/v1/tasks/0193a1b2-0000-7000-8000-000000000000").await, StatusCode::NOT_FOUND, "not_found"),
-        (app.get(&token, "/api/v1/tasks/not-a-uuid").await, StatusCode::BAD_REQUEST, "invalid_path"),
-        (app.get(&token, "/api/v1/nothing-here").await, StatusCode::NOT_FOUND, "route_not_found"),
-        (app.http.delete(app.url("/api/v1/tasks")).bearer_auth(&token).send().await.unwrap(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-        (app.http.get(app.url("/api/v1/auth/login")).send().await.unwrap(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-        (app.get(&token, "/api/v1/tasks?limit=abc").await, StatusCode::BAD_REQUEST, "invalid_query"),
-        (app.get(&token, "/api/v1/tasks?limit=201").await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
-        (app.get(&token, "/api/v1/tasks?cursor=bogus").await, StatusCode::BAD_REQUEST, "invalid_cursor"),
-        (app.get(&token, "/api/v1/tasks?created_after=yesterday").await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+        (
+            app.get(&token, "/api/v1/tasks/0193a1b2-0000-7000-8000-000000000000")
+                .await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            app.get(&token, "/api/v1/tasks/not-a-uuid").await,
+            StatusCode::BAD_REQUEST,
+            "invalid_path",
+        ),
+        (
+            app.get(&token, "/api/v1/nothing-here").await,
+            StatusCode::NOT_FOUND,
+            "route_not_found",
+        ),
+        (
+            app.http
+                .delete(app.url("/api/v1/tasks"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            app.http
+                .get(app.url("/api/v1/auth/login"))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            app.get(&token, "/api/v1/tasks?limit=abc").await,
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            app.get(&token, "/api/v1/tasks?limit=201").await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+        (
+            app.get(&token, "/api/v1/tasks?cursor=bogus").await,
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+        ),
+        (
+            app.get(&token, "/api/v1/tasks?created_after=yesterday")
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
     ];
     for (response, status, code) in cases {
         let url = response.url().to_string();
         assert_eq!(response.status(), status, "{url}");
-        assert_eq!(response.json::<Value>().await.unwrap()["error"], code, "{url}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"],
+            code,
+            "{url}"
+        );
     }
 }

@@ -7,7 +7,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 fn knob<'a>(list: &'a Value, name: &str) -> &'a Value {
-    list.as_array().unwrap().iter().find(|k| k["name"] == name).unwrap_or_else(|| panic!("no knob {name}"))
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == name)
+        .unwrap_or_else(|| panic!("no knob {name}"))
 }
 
 on_both_backends! {
@@ -52,8 +56,17 @@ async fn a_kdf_cost_change_rehashes_a_password_at_its_next_login() {
     let set = app.set_knobs(json!({"auth.kdf_cost": 128})).await;
     assert_eq!(set.status(), StatusCode::OK);
     app.login("nurse.0003").await;
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.data_dir().join("emrlab.db").display())).await.unwrap();
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM practitioners WHERE username = 'nurse.0003'").fetch_one(&db).await.unwrap();
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        app.data_dir().join("emrlab.db").display()
+    ))
+    .await
+    .unwrap();
+    let hash: String =
+        sqlx::query_scalar("SELECT password_hash FROM practitioners WHERE username = 'nurse.0003'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
     assert!(hash.contains("m=128,"), "rehashed at the new cost: {hash}");
     app.login("nurse.0003").await;
 }

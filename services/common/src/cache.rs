@@ -57,6 +57,11 @@ impl MemoryCache {
             .build();
         Self(cache)
     }
+
+    /// Applies evictions now; moka otherwise defers them to later calls.
+    pub async fn run_pending_tasks(&self) {
+        self.0.run_pending_tasks().await;
+    }
 }
 
 #[async_trait]

@@ -102,8 +102,8 @@ impl<DB: Database> Db<DB> {
         Ok(WriteTx { tx, _lock: lock })
     }
 
-    /// Records pool gauges (in use, idle, max); called before each scrape.
-    pub fn record_gauges(&self) {
+    /// Records pool gauges (in use, idle, max).
+    fn record_gauges(&self) {
         let pool = self.pool();
         let idle = pool.num_idle() as f64;
         let size = f64::from(pool.size());
@@ -132,6 +132,13 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// Keeps this pool's gauges current at every scrape, for as long as the pool lives.
+fn watch_gauges<DB: Database>(db: &Arc<Db<DB>>) {
+    db.record_gauges();
+    let weak = Arc::downgrade(db);
+    crate::metrics::on_scrape(move || weak.upgrade().map(|db| db.record_gauges()).is_some());
+}
+
 fn sqlite_write_lock(url: &str) -> Arc<Mutex<()>> {
     static LOCKS: OnceLock<StdMutex<HashMap<String, Arc<Mutex<()>>>>> = OnceLock::new();
     let locks = LOCKS.get_or_init(Default::default);
@@ -147,12 +154,14 @@ impl AnyDb {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?;
             let pool = Db::<Postgres>::build_pool(&options, cfg);
-            Ok(Self::Postgres(Arc::new(Db {
+            let db = Arc::new(Db {
                 component,
                 options,
                 pool: ArcSwap::from_pointee(pool),
                 write_lock: None,
-            })))
+            });
+            watch_gauges(&db);
+            Ok(Self::Postgres(db))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -162,12 +171,14 @@ impl AnyDb {
                 .foreign_keys(true);
             let pool = Db::<Sqlite>::build_pool(&options, cfg);
             let lock = Some(sqlite_write_lock(url));
-            Ok(Self::Sqlite(Arc::new(Db {
+            let db = Arc::new(Db {
                 component,
                 options,
                 pool: ArcSwap::from_pointee(pool),
                 write_lock: lock,
-            })))
+            });
+            watch_gauges(&db);
+            Ok(Self::Sqlite(db))
         } else {
             Err(DbError::UnsupportedUrl)
         }
@@ -221,14 +232,6 @@ impl AnyDb {
         match self {
             Self::Postgres(db) => db.reconfigure(cfg),
             Self::Sqlite(db) => db.reconfigure(cfg),
-        }
-    }
-
-    /// Records the pool gauges.
-    pub fn record_gauges(&self) {
-        match self {
-            Self::Postgres(db) => db.record_gauges(),
-            Self::Sqlite(db) => db.record_gauges(),
         }
     }
 

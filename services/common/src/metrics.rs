@@ -3,7 +3,10 @@
 //! In separate processes (containers) each `/metrics` shows one component; under `emrlab up`
 //! every component's `/metrics` shows the whole process, told apart by the `component` label.
 
-use std::{sync::OnceLock, time::Instant};
+use std::{
+    sync::{Mutex, OnceLock},
+    time::Instant,
+};
 
 use axum::{
     extract::{MatchedPath, Request},
@@ -120,8 +123,28 @@ pub async fn track(component: &'static str, req: Request, next: Next) -> Respons
     response
 }
 
+/// A gauge refresher run before each render; it returns `false` once what it watches is gone.
+type ScrapeHook = Box<dyn Fn() -> bool + Send>;
+
+fn hooks() -> &'static Mutex<Vec<ScrapeHook>> {
+    static HOOKS: OnceLock<Mutex<Vec<ScrapeHook>>> = OnceLock::new();
+    HOOKS.get_or_init(Default::default)
+}
+
+/// Registers a gauge refresher (pool sizes are read, not counted, so they are read at scrape time).
+pub fn on_scrape(hook: impl Fn() -> bool + Send + 'static) {
+    hooks()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(Box::new(hook));
+}
+
 /// The Prometheus text of this process.
 pub fn render() -> String {
+    hooks()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|hook| hook());
     let handle = handle();
     handle.run_upkeep();
     handle.render()

@@ -217,8 +217,7 @@ pub async fn ready(
 }
 
 /// `GET /metrics` in Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    state.db.record_gauges();
+pub async fn metrics() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         emrlab_common::metrics::render(),
