@@ -19,23 +19,18 @@ pub async fn open_database(cfg: &PlatformConfig, component: &'static str) -> any
         std::fs::create_dir_all(&cfg.data_dir)
             .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     }
-    let db =
-        AnyDb::connect(&cfg.database_url(), &cfg.db, component).context("opening the database")?;
+    let db = AnyDb::connect(&cfg.database_url(), &cfg.db, component).context("opening the database")?;
     db.migrate().await.context("migrating the database")?;
     Ok(db)
 }
 
 /// Seeds an empty database with the configured profile.
-pub async fn seed(
-    cfg: &PlatformConfig,
-    db: &AnyDb,
-) -> anyhow::Result<emrlab_task::seed::SeedReport> {
+pub async fn seed(cfg: &PlatformConfig, db: &AnyDb) -> anyhow::Result<emrlab_task::seed::SeedReport> {
     let cost = cfg.auth.kdf_cost;
-    let hash = tokio::task::spawn_blocking(move || {
-        emrlab_common::auth::hash_password(emrlab_task::seed::DEMO_PASSWORD, cost)
-    })
-    .await?
-    .map_err(|e| anyhow::anyhow!("hashing the demo password: {e}"))?;
+    let hash =
+        tokio::task::spawn_blocking(move || emrlab_common::auth::hash_password(emrlab_task::seed::DEMO_PASSWORD, cost))
+            .await?
+            .map_err(|e| anyhow::anyhow!("hashing the demo password: {e}"))?;
     Ok(emrlab_task::seed::seed(db, cfg.seed.profile, cfg.seed.number, &hash).await?)
 }
 
@@ -51,8 +46,7 @@ pub fn jwt_keys(cfg: &PlatformConfig, may_generate: bool) -> anyhow::Result<Arc<
                 Err(_) => {
                     std::fs::create_dir_all(&cfg.data_dir)?;
                     let secret: String = rand_hex();
-                    std::fs::write(&path, &secret)
-                        .with_context(|| format!("writing {}", path.display()))?;
+                    std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
                     restrict(&path)?;
                     secret
                 }
@@ -62,10 +56,7 @@ pub fn jwt_keys(cfg: &PlatformConfig, may_generate: bool) -> anyhow::Result<Arc<
             anyhow::bail!("set EMRLAB_AUTH__JWT_SECRET: every component must share the token key")
         }
     };
-    anyhow::ensure!(
-        secret.len() >= 32,
-        "auth.jwt_secret must be at least 32 characters"
-    );
+    anyhow::ensure!(secret.len() >= 32, "auth.jwt_secret must be at least 32 characters");
     Ok(Arc::new(JwtKeys::new(
         secret.as_bytes(),
         &cfg.auth.issuer,
@@ -88,10 +79,7 @@ fn restrict(path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// The task service, bound and ready to run.
-pub async fn bind_task(
-    cfg: &PlatformConfig,
-    keys: Arc<JwtKeys>,
-) -> anyhow::Result<(Server, AnyDb)> {
+pub async fn bind_task(cfg: &PlatformConfig, keys: Arc<JwtKeys>) -> anyhow::Result<(Server, AnyDb)> {
     let db = open_database(cfg, "task").await?;
     let settings = emrlab_task::Settings {
         tasks: cfg.tasks.clone(),
@@ -120,12 +108,7 @@ pub async fn bind_gateway(
         name: "task",
         url: task_url,
     }];
-    let app = emrlab_gateway::router(emrlab_gateway::AppState::new(
-        settings,
-        db.clone(),
-        keys,
-        upstreams,
-    ));
+    let app = emrlab_gateway::router(emrlab_gateway::AppState::new(settings, db.clone(), keys, upstreams));
     let server = Server::bind(cfg.gateway.addr, app)
         .await
         .with_context(|| format!("binding the gateway to {}", cfg.gateway.addr))?;
@@ -188,10 +171,7 @@ impl Platform {
 
     /// Serves until `shutdown`, then lets in-flight requests finish and closes the pools.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let (gateway, task) = tokio::join!(
-            self.gateway.run(shutdown.clone()),
-            self.task.run(shutdown.clone())
-        );
+        let (gateway, task) = tokio::join!(self.gateway.run(shutdown.clone()), self.task.run(shutdown.clone()));
         for db in &self.dbs {
             db.close().await;
         }

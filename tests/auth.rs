@@ -67,10 +67,7 @@ async fn forged_tampered_and_expired_tokens_get_401() {
     let cases = [
         (
             "alg none",
-            format!(
-                "{header_none}.{}.",
-                URL_SAFE_NO_PAD.encode(claims.to_string())
-            ),
+            format!("{header_none}.{}.", URL_SAFE_NO_PAD.encode(claims.to_string())),
         ),
         (
             "tampered payload",
@@ -78,11 +75,7 @@ async fn forged_tampered_and_expired_tokens_get_401() {
         ),
         (
             "wrong key",
-            forge(
-                &claims,
-                b"not-the-platform-key-not-the-platform-key",
-                Algorithm::HS256,
-            ),
+            forge(&claims, b"not-the-platform-key-not-the-platform-key", Algorithm::HS256),
         ),
         (
             "other HMAC algorithm",
@@ -92,10 +85,7 @@ async fn forged_tampered_and_expired_tokens_get_401() {
             "wrong audience",
             forge(&wrong_aud, TEST_JWT_SECRET.as_bytes(), Algorithm::HS256),
         ),
-        (
-            "expired",
-            forge(&expired, TEST_JWT_SECRET.as_bytes(), Algorithm::HS256),
-        ),
+        ("expired", forge(&expired, TEST_JWT_SECRET.as_bytes(), Algorithm::HS256)),
         ("garbage", "not.a.token".to_owned()),
     ];
     for (case, token) in cases {
@@ -171,16 +161,9 @@ async fn roles_that_may_not_act_get_403() {
         StatusCode::FORBIDDEN
     );
     let admin = app.login("admin").await;
-    assert_eq!(
-        app.get(&admin, "/api/v1/admin/knobs").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get(&admin, "/api/v1/admin/knobs").await.status(), StatusCode::OK);
     let change = app
-        .put(
-            &admin,
-            "/api/v1/admin/knobs",
-            json!({"tasks.pagination": "offset"}),
-        )
+        .put(&admin, "/api/v1/admin/knobs", json!({"tasks.pagination": "offset"}))
         .await;
     assert_eq!(change.status(), StatusCode::FORBIDDEN);
 }

@@ -8,12 +8,7 @@ use serde_json::{Value, json};
 
 async fn task_count(app: &support::TestApp, token: &str) -> i64 {
     app.set_knobs(json!({"tasks.pagination": "offset"})).await;
-    let page: Value = app
-        .get(token, "/api/v1/tasks?limit=1")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.get(token, "/api/v1/tasks?limit=1").await.json().await.unwrap();
     page["total"].as_i64().unwrap()
 }
 
@@ -64,11 +59,7 @@ async fn every_kind_of_bad_input_gets_its_status_and_writes_nothing() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "title",
         ),
-        (
-            json!({"title": "ok"}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "patient_id",
-        ),
+        (json!({"title": "ok"}), StatusCode::UNPROCESSABLE_ENTITY, "patient_id"),
         (
             json!({"title": "ok", "patient_id": "00000000-0000-0000-0000-000000000000"}),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -99,23 +90,15 @@ async fn every_kind_of_bad_input_gets_its_status_and_writes_nothing() {
         let response = app.post(&token, "/api/v1/tasks", body.clone()).await;
         assert_eq!(response.status(), status, "{body}");
         let error: Value = response.json().await.unwrap();
-        assert!(
-            error["error"].is_string() && error["message"].is_string(),
-            "{body}"
-        );
+        assert!(error["error"].is_string() && error["message"].is_string(), "{body}");
         if !field.is_empty() {
             assert_eq!(error["field"], field, "{body}");
         }
     }
     let malformed = raw("{\"title\": ", "application/json").await.unwrap();
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        malformed.json::<Value>().await.unwrap()["error"],
-        "malformed_json"
-    );
-    let not_json = raw("title=x", "application/x-www-form-urlencoded")
-        .await
-        .unwrap();
+    assert_eq!(malformed.json::<Value>().await.unwrap()["error"], "malformed_json");
+    let not_json = raw("title=x", "application/x-www-form-urlencoded").await.unwrap();
     assert_eq!(not_json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let huge = format!("{{\"title\": \"{}\"}}", "z".repeat(1024 * 1024 + 10));
     let too_large = app
@@ -128,15 +111,8 @@ async fn every_kind_of_bad_input_gets_its_status_and_writes_nothing() {
         .await
         .unwrap();
     assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(
-        too_large.json::<Value>().await.unwrap()["error"],
-        "payload_too_large"
-    );
-    assert_eq!(
-        task_count(&app, &token).await,
-        before,
-        "no bad request wrote a task"
-    );
+    assert_eq!(too_large.json::<Value>().await.unwrap()["error"], "payload_too_large");
+    assert_eq!(task_count(&app, &token).await, before, "no bad request wrote a task");
 }
 
 #[tokio::test]
@@ -171,11 +147,7 @@ async fn unknown_ids_routes_and_methods_get_json_errors() {
             "method_not_allowed",
         ),
         (
-            app.http
-                .get(app.url("/api/v1/auth/login"))
-                .send()
-                .await
-                .unwrap(),
+            app.http.get(app.url("/api/v1/auth/login")).send().await.unwrap(),
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
         ),
@@ -195,8 +167,7 @@ async fn unknown_ids_routes_and_methods_get_json_errors() {
             "invalid_cursor",
         ),
         (
-            app.get(&token, "/api/v1/tasks?created_after=yesterday")
-                .await,
+            app.get(&token, "/api/v1/tasks?created_after=yesterday").await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_field",
         ),
@@ -204,10 +175,6 @@ async fn unknown_ids_routes_and_methods_get_json_errors() {
     for (response, status, code) in cases {
         let url = response.url().to_string();
         assert_eq!(response.status(), status, "{url}");
-        assert_eq!(
-            response.json::<Value>().await.unwrap()["error"],
-            code,
-            "{url}"
-        );
+        assert_eq!(response.json::<Value>().await.unwrap()["error"], code, "{url}");
     }
 }

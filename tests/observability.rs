@@ -25,9 +25,7 @@ async fn every_series_exists_before_any_traffic() {
                 format!("emrlab_db_pool_connections_in_use{{component=\"{component}\"}}"),
                 format!("emrlab_db_pool_connections_idle{{component=\"{component}\"}}"),
                 format!("emrlab_db_pool_connections_max{{component=\"{component}\"}} 10"),
-                format!(
-                    "emrlab_db_pool_acquire_duration_seconds_count{{component=\"{component}\"}}"
-                ),
+                format!("emrlab_db_pool_acquire_duration_seconds_count{{component=\"{component}\"}}"),
             ] {
                 assert!(metrics.contains(&series), "{base}/metrics lacks {series}");
             }
@@ -41,11 +39,8 @@ async fn requests_are_counted_by_route_template_not_by_path() {
     let app = support::spawn_app().await;
     let token = app.login("nurse.0001").await;
     let task = app.create_task(&token, "Metrics").await;
-    app.get(
-        &token,
-        &format!("/api/v1/tasks/{}", task["id"].as_str().unwrap()),
-    )
-    .await;
+    app.get(&token, &format!("/api/v1/tasks/{}", task["id"].as_str().unwrap()))
+        .await;
     let metrics = app
         .http
         .get(format!("{}/metrics", app.task_base))
@@ -60,10 +55,7 @@ async fn requests_are_counted_by_route_template_not_by_path() {
         .find(|l| l.starts_with("emrlab_http_request_duration_seconds_count{component=\"task\",route=\"/tasks/{id}\",method=\"GET\",status=\"200\"}"))
         .unwrap();
     assert!(line.ends_with(" 1"), "{line}");
-    assert!(
-        !metrics.contains(task["id"].as_str().unwrap()),
-        "no id in a label"
-    );
+    assert!(!metrics.contains(task["id"].as_str().unwrap()), "no id in a label");
 }
 
 #[tokio::test]
@@ -71,12 +63,7 @@ async fn health_and_readiness_answer_without_a_token() {
     let app = support::spawn_app().await;
     for base in [&app.base, &app.task_base] {
         assert_eq!(
-            app.http
-                .get(format!("{base}/health"))
-                .send()
-                .await
-                .unwrap()
-                .status(),
+            app.http.get(format!("{base}/health")).send().await.unwrap().status(),
             StatusCode::OK
         );
         let ready = app.http.get(format!("{base}/ready")).send().await.unwrap();

@@ -32,9 +32,7 @@ fn document() -> Value {
 
 /// Every (METHOD, path) the document describes.
 fn operations(doc: &Value) -> BTreeSet<(String, String)> {
-    let paths = doc["paths"]
-        .as_object()
-        .expect("docs/openapi.json has no paths object");
+    let paths = doc["paths"].as_object().expect("docs/openapi.json has no paths object");
     paths
         .iter()
         .flat_map(|(path, item)| {
@@ -52,9 +50,7 @@ fn operation<'a>(doc: &'a Value, method: &str, path: &str) -> &'a Value {
 
 /// Whether the document says the operation needs no token.
 fn is_public(doc: &Value, method: &str, path: &str) -> bool {
-    let security = operation(doc, method, path)
-        .get("security")
-        .unwrap_or(&doc["security"]);
+    let security = operation(doc, method, path).get("security").unwrap_or(&doc["security"]);
     security.as_array().is_none_or(Vec::is_empty)
 }
 
@@ -83,9 +79,7 @@ fn code_routes() -> BTreeSet<(String, String)> {
         );
         ((*m).to_owned(), public)
     });
-    let unlisted = UNLISTED
-        .iter()
-        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()));
+    let unlisted = UNLISTED.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned()));
     own.chain(tasks).chain(unlisted).collect()
 }
 
@@ -121,10 +115,7 @@ async fn answer(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
 #[test]
 fn the_document_is_openapi_3_1_and_every_ref_resolves() {
     let doc = document();
-    assert_eq!(
-        doc["openapi"], "3.1.0",
-        "docs/openapi.json must declare openapi 3.1.0"
-    );
+    assert_eq!(doc["openapi"], "3.1.0", "docs/openapi.json must declare openapi 3.1.0");
     fn refs<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
         match value {
             Value::Object(map) => {
@@ -184,17 +175,8 @@ fn the_enumerations_are_the_ones_the_task_service_accepts() {
 #[tokio::test]
 async fn the_gateway_serves_the_document_verbatim() {
     let app = support::spawn_app().await;
-    let response = app
-        .http
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "GET /api/v1/openapi.json"
-    );
+    let response = app.http.get(app.url("/api/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "GET /api/v1/openapi.json");
     assert_eq!(
         response.headers()["content-type"],
         "application/json",
@@ -206,10 +188,7 @@ async fn the_gateway_serves_the_document_verbatim() {
         "the gateway serves a different document than docs/openapi.json (stale build?)"
     );
     let parsed: Value = serde_json::from_slice(&served).expect("the served document is not JSON");
-    assert_eq!(
-        parsed["openapi"], "3.1.0",
-        "the served document must be OpenAPI 3.1.0"
-    );
+    assert_eq!(parsed["openapi"], "3.1.0", "the served document must be OpenAPI 3.1.0");
 }
 
 #[tokio::test]

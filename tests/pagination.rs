@@ -54,11 +54,7 @@ async fn offset_pages_carry_total_and_offset() {
     let token = app.login("nurse.0001").await;
     app.set_knobs(json!({"tasks.pagination": "offset"})).await;
     let first = page(&app, &token, "").await;
-    assert_eq!(
-        first["items"].as_array().unwrap().len(),
-        50,
-        "the default page is 50"
-    );
+    assert_eq!(first["items"].as_array().unwrap().len(), 50, "the default page is 50");
     assert_eq!(
         (first["offset"].as_u64(), first["next_cursor"].clone()),
         (Some(0), Value::Null)
@@ -76,11 +72,8 @@ async fn unbounded_returns_everything_and_ignores_the_page_size() {
     let app = support::spawn_app().await;
     let token = app.login("nurse.0001").await;
     app.set_knobs(json!({"tasks.pagination": "offset"})).await;
-    let total = page(&app, &token, "limit=1").await["total"]
-        .as_i64()
-        .unwrap();
-    app.set_knobs(json!({"tasks.pagination": "unbounded"}))
-        .await;
+    let total = page(&app, &token, "limit=1").await["total"].as_i64().unwrap();
+    app.set_knobs(json!({"tasks.pagination": "unbounded"})).await;
     let all = page(&app, &token, "limit=5").await;
     assert_eq!(all["items"].as_array().unwrap().len() as i64, total);
 }

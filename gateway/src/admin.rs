@@ -44,11 +44,7 @@ async fn call(
     let url = format!("{}/internal/knobs", upstream.url);
     let request = match changes {
         None => state.http.get(url),
-        Some((changes, dry_run)) => state
-            .http
-            .put(url)
-            .query(&[("dry_run", dry_run)])
-            .json(changes),
+        Some((changes, dry_run)) => state.http.put(url).query(&[("dry_run", dry_run)]).json(changes),
     };
     let response = request
         .bearer_auth(token)
@@ -58,19 +54,13 @@ async fn call(
     let status = response.status();
     if status == StatusCode::UNPROCESSABLE_ENTITY {
         // The owner's own 422 names the knob; pass it on unchanged.
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| upstream_failed(upstream, &e))?;
+        let body = response.bytes().await.map_err(|e| upstream_failed(upstream, &e))?;
         return Err((status, [(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
     if !status.is_success() {
         return Err(upstream_failed(upstream, &status));
     }
-    response
-        .json()
-        .await
-        .map_err(|e| upstream_failed(upstream, &e))
+    response.json().await.map_err(|e| upstream_failed(upstream, &e))
 }
 
 async fn catalogue(state: &AppState) -> Result<Vec<KnobInfo>, Response> {
@@ -83,10 +73,7 @@ async fn catalogue(state: &AppState) -> Result<Vec<KnobInfo>, Response> {
 
 /// `GET /api/v1/admin/knobs`: every knob with value, default, allowed values and owners.
 /// Organisation admins may look; only the operator may change.
-pub async fn list_knobs(
-    State(state): State<AppState>,
-    Extension(claims): Extension<Claims>,
-) -> Response {
+pub async fn list_knobs(State(state): State<AppState>, Extension(claims): Extension<Claims>) -> Response {
     if !matches!(claims.role, Role::Admin | Role::Operator) {
         return ApiError::forbidden("only an admin or the operator may read knobs").into_response();
     }
@@ -103,8 +90,7 @@ pub async fn change_knobs(
     Json(changes): Json<Map<String, Value>>,
 ) -> Response {
     if claims.role != Role::Operator {
-        return ApiError::forbidden("only the operator may change knobs: they are platform-wide")
-            .into_response();
+        return ApiError::forbidden("only the operator may change knobs: they are platform-wide").into_response();
     }
     match change(&state, &changes).await {
         Ok(list) => axum::Json(list).into_response(),
@@ -114,13 +100,8 @@ pub async fn change_knobs(
 
 async fn change(state: &AppState, changes: &Map<String, Value>) -> Result<Vec<KnobInfo>, Response> {
     let known = catalogue(state).await?;
-    if let Some(unknown) = changes
-        .keys()
-        .find(|name| !known.iter().any(|k| &k.name == *name))
-    {
-        return Err(
-            knob_error(emrlab_common::knobs::KnobError::Unknown(unknown.clone())).into_response(),
-        );
+    if let Some(unknown) = changes.keys().find(|name| !known.iter().any(|k| &k.name == *name)) {
+        return Err(knob_error(emrlab_common::knobs::KnobError::Unknown(unknown.clone())).into_response());
     }
     let share = |owner: &str| -> Map<String, Value> {
         changes
@@ -134,10 +115,7 @@ async fn change(state: &AppState, changes: &Map<String, Value>) -> Result<Vec<Kn
             .collect()
     };
     let mine = share("gateway");
-    state
-        .knobs
-        .validate(&mine)
-        .map_err(|e| knob_error(e).into_response())?;
+    state.knobs.validate(&mine).map_err(|e| knob_error(e).into_response())?;
     let theirs: Vec<(&Upstream, Map<String, Value>)> = state
         .upstreams
         .values()
@@ -147,12 +125,7 @@ async fn change(state: &AppState, changes: &Map<String, Value>) -> Result<Vec<Kn
     for (upstream, share) in &theirs {
         call(state, upstream, Some((share, true))).await?;
     }
-    let mut lists = vec![
-        state
-            .knobs
-            .apply(&mine)
-            .map_err(|e| knob_error(e).into_response())?,
-    ];
+    let mut lists = vec![state.knobs.apply(&mine).map_err(|e| knob_error(e).into_response())?];
     for (upstream, share) in &theirs {
         lists.push(call(state, upstream, Some((share, false))).await?);
     }
@@ -177,10 +150,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     let mut ok = true;
     let db = state.db.ping().await.is_ok();
     ok &= db;
-    checks.insert(
-        "database".into(),
-        Value::from(if db { "ok" } else { "unreachable" }),
-    );
+    checks.insert("database".into(), Value::from(if db { "ok" } else { "unreachable" }));
     for upstream in state.upstreams.values() {
         let up = state
             .http
@@ -189,17 +159,18 @@ pub async fn ready(State(state): State<AppState>) -> Response {
             .await
             .is_ok_and(|r| r.status().is_success());
         ok &= up;
-        checks.insert(
-            upstream.name.into(),
-            Value::from(if up { "ok" } else { "unreachable" }),
-        );
+        checks.insert(upstream.name.into(), Value::from(if up { "ok" } else { "unreachable" }));
     }
     let status = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, axum::Json(serde_json::json!({ "status": if ok { "ready" } else { "not_ready" }, "checks": checks }))).into_response()
+    (
+        status,
+        axum::Json(serde_json::json!({ "status": if ok { "ready" } else { "not_ready" }, "checks": checks })),
+    )
+        .into_response()
 }
 
 /// `GET /metrics` in Prometheus text format.

@@ -133,18 +133,12 @@ pub const KNOBS: &[KnobSpec] = &[
     },
     KnobSpec {
         name: "gateway.rate_limit.per_second",
-        kind: KnobKind::Int {
-            min: 1,
-            max: 1_000_000,
-        },
+        kind: KnobKind::Int { min: 1, max: 1_000_000 },
         help: "token bucket: sustained requests per second",
     },
     KnobSpec {
         name: "gateway.rate_limit.burst",
-        kind: KnobKind::Int {
-            min: 1,
-            max: 1_000_000,
-        },
+        kind: KnobKind::Int { min: 1, max: 1_000_000 },
         help: "token bucket: requests allowed at once",
     },
     KnobSpec {
@@ -165,18 +159,12 @@ pub const KNOBS: &[KnobSpec] = &[
     },
     KnobSpec {
         name: "gateway.login_rate_limit.per_second",
-        kind: KnobKind::Int {
-            min: 1,
-            max: 1_000_000,
-        },
+        kind: KnobKind::Int { min: 1, max: 1_000_000 },
         help: "logins per second per client address",
     },
     KnobSpec {
         name: "gateway.login_rate_limit.burst",
-        kind: KnobKind::Int {
-            min: 1,
-            max: 1_000_000,
-        },
+        kind: KnobKind::Int { min: 1, max: 1_000_000 },
         help: "logins at once per client address",
     },
     KnobSpec {
@@ -197,10 +185,7 @@ pub const KNOBS: &[KnobSpec] = &[
     },
     KnobSpec {
         name: "auth.kdf_cost",
-        kind: KnobKind::Int {
-            min: 8,
-            max: 1_048_576,
-        },
+        kind: KnobKind::Int { min: 8, max: 1_048_576 },
         help: "argon2id memory cost in KiB; a password is rehashed at its next login",
     },
     KnobSpec {

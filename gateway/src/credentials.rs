@@ -28,18 +28,9 @@ pub trait CredentialStore: Send + Sync + 'static {
     /// Replaces a password hash (rehash after a `auth.kdf_cost` change).
     async fn update_hash(&self, id: UserId, hash: &str) -> Result<(), sqlx::Error>;
     /// Stores a new refresh token's digest.
-    async fn insert_refresh(
-        &self,
-        digest: &str,
-        user: UserId,
-        expires: OffsetDateTime,
-    ) -> Result<(), sqlx::Error>;
+    async fn insert_refresh(&self, digest: &str, user: UserId, expires: OffsetDateTime) -> Result<(), sqlx::Error>;
     /// Spends a live refresh token (once only) and returns its practitioner.
-    async fn spend_refresh(
-        &self,
-        digest: &str,
-        now: OffsetDateTime,
-    ) -> Result<Option<Credentials>, sqlx::Error>;
+    async fn spend_refresh(&self, digest: &str, now: OffsetDateTime) -> Result<Option<Credentials>, sqlx::Error>;
 }
 
 macro_rules! credential_store {
@@ -113,11 +104,7 @@ mod postgres {
 
 mod sqlite {
     use super::*;
-    credential_store!(
-        SqliteCredentials,
-        sqlx::Sqlite,
-        emrlab_common::db::to_micros
-    );
+    credential_store!(SqliteCredentials, sqlx::Sqlite, emrlab_common::db::to_micros);
 }
 
 /// The store for this database.

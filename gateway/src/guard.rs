@@ -4,29 +4,20 @@ use std::{net::SocketAddr, time::Duration};
 
 use axum::{
     extract::{ConnectInfo, Request, State},
-    http::{HeaderValue, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 
 use emrlab_common::{
-    auth::{Claims, bearer},
+    auth::{Claims, bearer, token_rejection},
     error::ApiError,
     metrics::names,
 };
 
 use crate::{AppState, config::LimitKey};
 
-/// A 401 that also tells the client, per RFC 6750, that its token is the problem.
 fn unauthorized(reason: &str) -> Response {
-    let mut response = ApiError::unauthorized(reason.to_owned()).into_response();
-    let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{reason}\"");
-    if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, value);
-    }
-    response
+    token_rejection(reason).into_response()
 }
 
 /// Verifies the bearer token and leaves its claims for the handlers and the limiter.
@@ -59,8 +50,7 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
     };
     let limiter = state.limits.requests.load();
     if let Err(wait) = limiter.check(key.as_deref().unwrap_or("-")) {
-        metrics::counter!(names::RATE_LIMITED, "component" => "gateway", "limiter" => "requests")
-            .increment(1);
+        metrics::counter!(names::RATE_LIMITED, "component" => "gateway", "limiter" => "requests").increment(1);
         return ApiError::new(
             axum::http::StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",

@@ -59,12 +59,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 impl AppState {
     /// The gateway over its database (credentials) and the services it fronts.
-    pub fn new(
-        settings: Settings,
-        db: AnyDb,
-        keys: Arc<JwtKeys>,
-        upstreams: Vec<Upstream>,
-    ) -> Self {
+    pub fn new(settings: Settings, db: AnyDb, keys: Arc<JwtKeys>, upstreams: Vec<Upstream>) -> Self {
         let limits = Arc::new(limit::Limits::new(&settings.gateway));
         let hashing = Arc::new(login::Hashing::new(settings.auth.max_concurrent_hashes));
         let knobs = Arc::new(KnobCell::new("gateway", KNOBS, settings));
@@ -123,20 +118,11 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     emrlab_common::metrics::register("gateway", ROUTES);
     let protected = Router::new()
-        .route(
-            "/api/v1/admin/knobs",
-            get(admin::list_knobs).put(admin::change_knobs),
-        )
+        .route("/api/v1/admin/knobs", get(admin::list_knobs).put(admin::change_knobs))
         .route("/api/v1/tasks", any(proxy::to_tasks))
         .route("/api/v1/tasks/{*rest}", any(proxy::to_tasks))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            guard::rate_limit,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            guard::authenticate,
-        ));
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard::rate_limit))
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard::authenticate));
     let public = Router::new()
         .route("/api/v1/auth/login", post(login::login))
         .route("/api/v1/auth/refresh", post(login::refresh))

@@ -51,14 +51,10 @@ impl Limiter {
     pub fn check(&self, key: &str) -> Result<(), Duration> {
         match self {
             Self::Off => Ok(()),
-            Self::Bucket(limiter) => limiter.check_key(&key.to_owned()).map_err(|not_until| {
-                not_until.wait_time_from(governor::clock::DefaultClock::default().now())
-            }),
-            Self::Window {
-                window,
-                max,
-                counts,
-            } => {
+            Self::Bucket(limiter) => limiter
+                .check_key(&key.to_owned())
+                .map_err(|not_until| not_until.wait_time_from(governor::clock::DefaultClock::default().now())),
+            Self::Window { window, max, counts } => {
                 let now = Instant::now();
                 let mut entry = counts.entry(key.to_owned()).or_insert((now, 0));
                 let (started, count) = &mut *entry;
@@ -78,9 +74,7 @@ impl Limiter {
         match self {
             Self::Off => {}
             Self::Bucket(limiter) => limiter.retain_recent(),
-            Self::Window { window, counts, .. } => {
-                counts.retain(|_, (started, _)| started.elapsed() < *window)
-            }
+            Self::Window { window, counts, .. } => counts.retain(|_, (started, _)| started.elapsed() < *window),
         }
     }
 }
@@ -95,16 +89,12 @@ impl Limits {
     pub fn new(cfg: &config::Config) -> Self {
         Self {
             requests: ArcSwap::from_pointee(Limiter::for_requests(&cfg.rate_limit)),
-            logins: ArcSwap::from_pointee(bucket(
-                cfg.login_rate_limit.per_second,
-                cfg.login_rate_limit.burst,
-            )),
+            logins: ArcSwap::from_pointee(bucket(cfg.login_rate_limit.per_second, cfg.login_rate_limit.burst)),
         }
     }
 
     pub fn rebuild(&self, cfg: &config::Config) {
-        self.requests
-            .store(Arc::new(Limiter::for_requests(&cfg.rate_limit)));
+        self.requests.store(Arc::new(Limiter::for_requests(&cfg.rate_limit)));
         self.logins.store(Arc::new(bucket(
             cfg.login_rate_limit.per_second,
             cfg.login_rate_limit.burst,

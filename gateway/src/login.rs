@@ -49,19 +49,14 @@ impl Hashing {
     }
 
     /// Runs CPU-heavy password work on a blocking thread once a slot is free.
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
         let semaphore = self.0.load_full();
         let waiting = metrics::gauge!(names::HASHES_WAITING, "component" => "gateway");
         waiting.increment(1.0);
         let permit = tokio::time::timeout(HASH_QUEUE_TIMEOUT, semaphore.acquire_owned()).await;
         waiting.decrement(1.0);
         let Ok(Ok(permit)) = permit else {
-            return Err(ApiError::unavailable(
-                "too many logins at once; retry shortly",
-            ));
+            return Err(ApiError::unavailable("too many logins at once; retry shortly"));
         };
         let started = Instant::now();
         let result = tokio::task::spawn_blocking(move || {
@@ -70,8 +65,7 @@ impl Hashing {
         })
         .await
         .map_err(|e| ApiError::internal(&e))?;
-        metrics::histogram!(names::HASH_DURATION, "component" => "gateway")
-            .record(started.elapsed());
+        metrics::histogram!(names::HASH_DURATION, "component" => "gateway").record(started.elapsed());
         Ok(result)
     }
 }
@@ -144,22 +138,31 @@ async fn issue(state: &AppState, who: &Credentials) -> Result<TokenPair, ApiErro
     })
 }
 
+/// Login and refresh share a per-address limit: both mint tokens, and login is the costly one.
+fn limit_logins(state: &AppState, client: SocketAddr) -> Result<(), ApiError> {
+    state
+        .limits
+        .logins
+        .load()
+        .check(&client.ip().to_string())
+        .map_err(|wait| {
+            metrics::counter!(names::RATE_LIMITED, "component" => "gateway", "limiter" => "login").increment(1);
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many logins from this address; retry later",
+            )
+            .retry_after(retry_after(wait))
+        })
+}
+
 /// `POST /api/v1/auth/login` `{username, password}` → a token pair, or 401 without saying which was wrong.
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Json(body): Json<LoginBody>,
 ) -> Result<JsonResponse<TokenPair>, ApiError> {
-    if let Err(wait) = state.limits.logins.load().check(&client.ip().to_string()) {
-        metrics::counter!(names::RATE_LIMITED, "component" => "gateway", "limiter" => "login")
-            .increment(1);
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many logins from this address; retry later",
-        )
-        .retry_after(retry_after(wait)));
-    }
+    limit_logins(&state, client)?;
     if body.username.is_empty() || body.username.len() > MAX_USERNAME {
         return Err(ApiError::invalid(
             "username",
@@ -198,11 +201,7 @@ pub async fn login(
         _ => return Err(bad_credentials()),
     };
     if let Some(hash) = rehashed {
-        state
-            .credentials
-            .update_hash(who.id, &hash)
-            .await
-            .map_err(storage)?;
+        state.credentials.update_hash(who.id, &hash).await.map_err(storage)?;
         tracing::info!(user = %who.id, cost, "password rehashed at the new kdf cost");
     }
     metrics::counter!(names::LOGINS, "component" => "gateway", "result" => "ok").increment(1);
@@ -212,15 +211,15 @@ pub async fn login(
 /// `POST /api/v1/auth/refresh` `{refresh_token}` → a new pair; the old refresh token is spent.
 pub async fn refresh(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Json(body): Json<RefreshBody>,
 ) -> Result<JsonResponse<TokenPair>, ApiError> {
+    limit_logins(&state, client)?;
     let who = state
         .credentials
         .spend_refresh(&digest(&body.refresh_token), emrlab_common::db::now())
         .await
         .map_err(storage)?
-        .ok_or_else(|| {
-            auth::token_rejection("the refresh token is unknown, expired or already used")
-        })?;
+        .ok_or_else(|| auth::token_rejection("the refresh token is unknown, expired or already used"))?;
     issue(&state, &who).await.map(JsonResponse)
 }

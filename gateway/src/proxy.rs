@@ -79,14 +79,9 @@ async fn forward(state: &AppState, service: &'static str, mut req: Request) -> R
         .into_response();
     }
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let target = format!(
-        "{}{}",
-        upstream.url,
-        path.strip_prefix(PUBLIC_PREFIX).unwrap_or(path)
-    );
+    let target = format!("{}{}", upstream.url, path.strip_prefix(PUBLIC_PREFIX).unwrap_or(path));
     let Ok(uri) = target.parse::<Uri>() else {
-        return ApiError::bad_request("invalid_path", "the request path could not be forwarded")
-            .into_response();
+        return ApiError::bad_request("invalid_path", "the request path could not be forwarded").into_response();
     };
     *req.uri_mut() = uri;
     let identity = req
@@ -146,9 +141,10 @@ fn public_location(headers: &mut axum::http::HeaderMap) {
     let Some(location) = headers.get(header::LOCATION).and_then(|v| v.to_str().ok()) else {
         return;
     };
-    if location.starts_with('/') && !location.starts_with(PUBLIC_PREFIX) {
-        if let Ok(value) = HeaderValue::from_str(&format!("{PUBLIC_PREFIX}{location}")) {
-            headers.insert(header::LOCATION, value);
-        }
+    if location.starts_with('/')
+        && !location.starts_with(PUBLIC_PREFIX)
+        && let Ok(value) = HeaderValue::from_str(&format!("{PUBLIC_PREFIX}{location}"))
+    {
+        headers.insert(header::LOCATION, value);
     }
 }

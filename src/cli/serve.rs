@@ -36,13 +36,12 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     let (server, name) = match args.component {
         Component::Task => (emrlab::bind_task(&cfg, keys).await?.0, "task"),
         Component::Gateway => {
-            let task_url = cfg.services.task_url.clone().context(
-                "set EMRLAB_SERVICES__TASK_URL: the gateway must know where the task service is",
-            )?;
-            (
-                emrlab::bind_gateway(&cfg, keys, task_url).await?.0,
-                "gateway",
-            )
+            let task_url = cfg
+                .services
+                .task_url
+                .clone()
+                .context("set EMRLAB_SERVICES__TASK_URL: the gateway must know where the task service is")?;
+            (emrlab::bind_gateway(&cfg, keys, task_url).await?.0, "gateway")
         }
     };
     println!("{name} listening on http://{}", server.local_addr()?);

@@ -24,9 +24,7 @@ pub async fn migrate(cli: &Cli) -> anyhow::Result<()> {
 pub async fn seed(cli: &Cli, args: &SeedArgs) -> anyhow::Result<()> {
     let mut overrides = Overrides::default();
     if let Some(profile) = args.profile {
-        overrides
-            .seed
-            .insert("profile".into(), serde_json::to_value(profile)?);
+        overrides.seed.insert("profile".into(), serde_json::to_value(profile)?);
     }
     if let Some(number) = args.seed {
         overrides.seed.insert("number".into(), number.into());

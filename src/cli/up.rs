@@ -20,14 +20,10 @@ pub struct Args {
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     let mut overrides = Overrides::default();
     if let Some(addr) = args.gateway_addr {
-        overrides
-            .gateway
-            .insert("addr".into(), addr.to_string().into());
+        overrides.gateway.insert("addr".into(), addr.to_string().into());
     }
     if let Some(profile) = args.profile {
-        overrides
-            .seed
-            .insert("profile".into(), serde_json::to_value(profile)?);
+        overrides.seed.insert("profile".into(), serde_json::to_value(profile)?);
     }
     let cfg = load(cli, overrides)?;
     let database = if cfg.database_url.is_some() {
@@ -45,20 +41,13 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         } => format!("seeded {practitioners} practitioners, {patients} patients, {tasks} tasks"),
     };
     let gateway = platform.gateway_addr();
-    println!(
-        "emrlab is up ({database}, {} cache; {seeded})",
-        platform.cache_kind()
-    );
+    println!("emrlab is up ({database}, {} cache; {seeded})", platform.cache_kind());
     println!("  gateway  http://{gateway}");
     println!("  task     http://{}", platform.task_addr());
-    println!(
-        "  log in as nurse.0001 / emrlab (also doctor.0001, charge.0001, admin, operator; password emrlab)"
-    );
+    println!("  log in as nurse.0001 / emrlab (also doctor.0001, charge.0001, admin, operator; password emrlab)");
     println!(
         "  curl -s -X POST http://{gateway}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"nurse.0001\",\"password\":\"emrlab\"}}'"
     );
     println!("Ctrl-C stops it.");
-    platform
-        .run(emrlab_common::server::shutdown_on_signal())
-        .await
+    platform.run(emrlab_common::server::shutdown_on_signal()).await
 }

@@ -28,27 +28,18 @@ pub struct TestApp {
 
 /// The stack on SQLite with the in-process cache.
 pub async fn spawn_app() -> TestApp {
-    spawn_with(Backend::Sqlite, |_| {})
-        .await
-        .expect("SQLite always runs")
+    spawn_with(Backend::Sqlite, |_| {}).await.expect("SQLite always runs")
 }
 
 /// The stack on `backend`, with `tweak` applied to its configuration first; `None` when the
 /// backend is not configured for tests (which fails under CI=true).
-pub async fn spawn_with(
-    backend: Backend,
-    tweak: impl FnOnce(&mut PlatformConfig),
-) -> Option<TestApp> {
+pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut PlatformConfig)) -> Option<TestApp> {
     emrlab_common::telemetry::init_for_tests();
     let data = tempfile::tempdir().unwrap();
     let mut cfg = PlatformConfig::for_tests(data.path());
     if backend == Backend::Postgres {
         let server = emrlab_common::testing::postgres_url()?;
-        cfg.database_url = Some(
-            emrlab_common::testing::fresh_postgres_database(&server)
-                .await
-                .unwrap(),
-        );
+        cfg.database_url = Some(emrlab_common::testing::fresh_postgres_database(&server).await.unwrap());
         cfg.redis_url = emrlab_common::testing::redis_url();
     }
     tweak(&mut cfg);
@@ -141,12 +132,7 @@ impl TestApp {
     }
 
     pub async fn get(&self, token: &str, path: &str) -> Response {
-        self.http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
+        self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap()
     }
 
     pub async fn post(&self, token: &str, path: &str, body: Value) -> Response {
@@ -171,12 +157,7 @@ impl TestApp {
 
     /// The id of a patient of the caller's organisation (from its task list).
     pub async fn some_patient(&self, token: &str) -> String {
-        let page: Value = self
-            .get(token, "/api/v1/tasks?limit=1")
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page: Value = self.get(token, "/api/v1/tasks?limit=1").await.json().await.unwrap();
         page["items"][0]["patient_id"].as_str().unwrap().to_owned()
     }
 
@@ -184,11 +165,7 @@ impl TestApp {
     pub async fn create_task(&self, token: &str, title: &str) -> Value {
         let patient = self.some_patient(token).await;
         let response = self
-            .post(
-                token,
-                "/api/v1/tasks",
-                json!({"title": title, "patient_id": patient}),
-            )
+            .post(token, "/api/v1/tasks", json!({"title": title, "patient_id": patient}))
             .await;
         assert_eq!(response.status(), StatusCode::CREATED);
         response.json().await.unwrap()

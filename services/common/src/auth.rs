@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use argon2::{
-    Algorithm as KdfAlgorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier,
-    Version, password_hash::SaltString,
+    Algorithm as KdfAlgorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
+    password_hash::SaltString,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
@@ -187,21 +187,14 @@ impl JwtKeys {
 
     /// Verifies an internal token; returns the calling component.
     pub fn verify_internal(&self, token: &str) -> Result<String, TokenError> {
-        jsonwebtoken::decode::<InternalClaims>(
-            token,
-            &self.decoding,
-            &self.validation(INTERNAL_AUDIENCE),
-        )
-        .map(|data| data.claims.sub)
-        .map_err(|_| TokenError::Invalid)
+        jsonwebtoken::decode::<InternalClaims>(token, &self.decoding, &self.validation(INTERNAL_AUDIENCE))
+            .map(|data| data.claims.sub)
+            .map_err(|_| TokenError::Invalid)
     }
 }
 
 /// Hashes a password with argon2id at `memory_kib`. CPU-heavy: call it off the async threads.
-pub fn hash_password(
-    password: &str,
-    memory_kib: u32,
-) -> Result<String, argon2::password_hash::Error> {
+pub fn hash_password(password: &str, memory_kib: u32) -> Result<String, argon2::password_hash::Error> {
     let params = Params::new(memory_kib, KDF_TIME_COST, 1, None)?;
     let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())?;
     Ok(Argon2::new(KdfAlgorithm::Argon2id, Version::V0x13, params)
@@ -211,11 +204,7 @@ pub fn hash_password(
 
 /// Checks a password against a stored hash (with the parameters recorded in that hash).
 pub fn verify_password(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored).is_ok_and(|hash| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
-    })
+    PasswordHash::new(stored).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
 }
 
 /// The memory cost a stored hash was made with, to rehash when `auth.kdf_cost` changed.
@@ -224,29 +213,72 @@ pub fn hash_cost(stored: &str) -> Option<u32> {
     hash.params.get_decimal("m")
 }
 
+/// The verified caller of a user-facing route.
+pub struct Caller(pub Claims);
+
+/// The token from `Authorization: Bearer …`, if any.
+pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The 401 for a missing or refused token, with `WWW-Authenticate` as RFC 6750 asks.
+pub fn token_rejection(reason: &str) -> crate::error::ApiError {
+    let mut error = crate::error::ApiError::unauthorized(reason.to_owned());
+    error.challenge = Some(format!("Bearer error=\"invalid_token\", error_description=\"{reason}\"").into_boxed_str());
+    error
+}
+
+impl<S> axum::extract::FromRequestParts<S> for Caller
+where
+    std::sync::Arc<JwtKeys>: axum::extract::FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let keys = <std::sync::Arc<JwtKeys> as axum::extract::FromRef<S>>::from_ref(state);
+        let token = bearer(&parts.headers).ok_or_else(|| token_rejection("missing bearer token"))?;
+        keys.verify(token)
+            .map(Caller)
+            .map_err(|e| token_rejection(&e.to_string()))
+    }
+}
+
+/// Another component calling an internal endpoint.
+pub struct Internal(pub String);
+
+impl<S> axum::extract::FromRequestParts<S> for Internal
+where
+    std::sync::Arc<JwtKeys>: axum::extract::FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let keys = <std::sync::Arc<JwtKeys> as axum::extract::FromRef<S>>::from_ref(state);
+        let token = bearer(&parts.headers).ok_or_else(|| token_rejection("missing internal credential"))?;
+        keys.verify_internal(token)
+            .map(Internal)
+            .map_err(|_| token_rejection("invalid internal credential"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn keys() -> JwtKeys {
-        JwtKeys::new(
-            b"test-secret-test-secret-test-secret",
-            "emrlab",
-            "emrlab-api",
-        )
+        JwtKeys::new(b"test-secret-test-secret-test-secret", "emrlab", "emrlab-api")
     }
 
     #[test]
     fn an_issued_token_verifies_and_carries_its_claims() {
         let (user, org) = (UserId(Uuid::now_v7()), OrgId(Uuid::now_v7()));
-        let token = keys()
-            .issue(user, org, Role::Nurse, Duration::from_secs(60))
-            .unwrap();
+        let token = keys().issue(user, org, Role::Nurse, Duration::from_secs(60)).unwrap();
         let claims = keys().verify(&token).unwrap();
-        assert_eq!(
-            (claims.sub, claims.org, claims.role),
-            (user, org, Role::Nurse)
-        );
+        assert_eq!((claims.sub, claims.org, claims.role), (user, org, Role::Nurse));
     }
 
     #[test]
@@ -260,11 +292,7 @@ mod tests {
             )
             .unwrap();
         let other_key = JwtKeys::new(b"another-secret-another-secret-xx", "emrlab", "emrlab-api");
-        let other_aud = JwtKeys::new(
-            b"test-secret-test-secret-test-secret",
-            "emrlab",
-            "elsewhere",
-        );
+        let other_aud = JwtKeys::new(b"test-secret-test-secret-test-secret", "emrlab", "elsewhere");
         assert_eq!(other_key.verify(&token), Err(TokenError::Invalid));
         assert_eq!(other_aud.verify(&token), Err(TokenError::Invalid));
     }
@@ -291,63 +319,5 @@ mod tests {
         assert!(verify_password("emrlab", &hash));
         assert!(!verify_password("emrlab2", &hash));
         assert_eq!(hash_cost(&hash), Some(64));
-    }
-}
-
-/// The verified caller of a user-facing route.
-pub struct Caller(pub Claims);
-
-/// The token from `Authorization: Bearer …`, if any.
-pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
-    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// The 401 for a missing or refused token, with `WWW-Authenticate` as RFC 6750 asks.
-pub fn token_rejection(reason: &str) -> crate::error::ApiError {
-    crate::error::ApiError::unauthorized(reason.to_owned())
-}
-
-impl<S> axum::extract::FromRequestParts<S> for Caller
-where
-    std::sync::Arc<JwtKeys>: axum::extract::FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = crate::error::ApiError;
-
-    async fn from_request_parts(
-        parts: &mut http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        let keys = <std::sync::Arc<JwtKeys> as axum::extract::FromRef<S>>::from_ref(state);
-        let token =
-            bearer(&parts.headers).ok_or_else(|| token_rejection("missing bearer token"))?;
-        keys.verify(token)
-            .map(Caller)
-            .map_err(|e| token_rejection(&e.to_string()))
-    }
-}
-
-/// Another component calling an internal endpoint.
-pub struct Internal(pub String);
-
-impl<S> axum::extract::FromRequestParts<S> for Internal
-where
-    std::sync::Arc<JwtKeys>: axum::extract::FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = crate::error::ApiError;
-
-    async fn from_request_parts(
-        parts: &mut http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        let keys = <std::sync::Arc<JwtKeys> as axum::extract::FromRef<S>>::from_ref(state);
-        let token =
-            bearer(&parts.headers).ok_or_else(|| token_rejection("missing internal credential"))?;
-        keys.verify_internal(token)
-            .map(Internal)
-            .map_err(|_| token_rejection("invalid internal credential"))
     }
 }

@@ -32,12 +32,7 @@ struct Entry {
 struct PerEntryTtl;
 
 impl Expiry<String, Entry> for PerEntryTtl {
-    fn expire_after_create(
-        &self,
-        _key: &String,
-        entry: &Entry,
-        _now: std::time::Instant,
-    ) -> Option<Duration> {
+    fn expire_after_create(&self, _key: &String, entry: &Entry, _now: std::time::Instant) -> Option<Duration> {
         Some(entry.ttl)
     }
 }
@@ -50,9 +45,7 @@ impl MemoryCache {
     pub fn new(max_bytes: u64) -> Self {
         let cache = Moka::builder()
             .max_capacity(max_bytes)
-            .weigher(|k: &String, e: &Entry| {
-                u32::try_from(k.len() + e.value.len()).unwrap_or(u32::MAX)
-            })
+            .weigher(|k: &String, e: &Entry| u32::try_from(k.len() + e.value.len()).unwrap_or(u32::MAX))
             .expire_after(PerEntryTtl)
             .build();
         Self(cache)
@@ -126,11 +119,7 @@ impl Cache for RedisCache {
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError> {
         // PX, not EX: sub-second TTLs matter to the labs that expire entries quickly.
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let _: () = self
-            .conn
-            .clone()
-            .pset_ex(self.key(key), value, millis)
-            .await?;
+        let _: () = self.conn.clone().pset_ex(self.key(key), value, millis).await?;
         Ok(())
     }
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
@@ -138,9 +127,7 @@ impl Cache for RedisCache {
         Ok(())
     }
     async fn ping(&self) -> Result<(), CacheError> {
-        let _: String = redis::cmd("PING")
-            .query_async(&mut self.conn.clone())
-            .await?;
+        let _: String = redis::cmd("PING").query_async(&mut self.conn.clone()).await?;
         Ok(())
     }
 }

@@ -76,7 +76,7 @@ pub fn load<T: Serialize + DeserializeOwned>(
     defaults: &T,
     file: Option<&Path>,
     overrides: impl Serialize,
-) -> Result<T, figment::Error> {
+) -> Result<T, Box<figment::Error>> {
     let mut figment = Figment::from(Serialized::defaults(defaults));
     if let Some(file) = file {
         figment = figment.merge(Toml::file_exact(file));
@@ -85,4 +85,5 @@ pub fn load<T: Serialize + DeserializeOwned>(
         .merge(Env::prefixed("EMRLAB_").split("__"))
         .merge(Serialized::defaults(overrides))
         .extract()
+        .map_err(Box::new)
 }

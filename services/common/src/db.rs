@@ -43,10 +43,7 @@ pub struct WriteTx<DB: Database> {
 }
 
 impl<DB: Database> Db<DB> {
-    fn build_pool(
-        options: &<DB::Connection as sqlx::Connection>::Options,
-        cfg: &DbConfig,
-    ) -> Pool<DB> {
+    fn build_pool(options: &<DB::Connection as sqlx::Connection>::Options, cfg: &DbConfig) -> Pool<DB> {
         let level = if cfg.log_statements {
             log::LevelFilter::Info
         } else {
@@ -66,9 +63,7 @@ impl<DB: Database> Db<DB> {
 
     /// Replaces the pool with one built from `cfg`; the old one drains in the background.
     pub fn reconfigure(&self, cfg: &DbConfig) {
-        let old = self
-            .pool
-            .swap(Arc::new(Self::build_pool(&self.options, cfg)));
+        let old = self.pool.swap(Arc::new(Self::build_pool(&self.options, cfg)));
         tracing::info!(
             component = self.component,
             pool_size = cfg.pool_size,
@@ -81,8 +76,7 @@ impl<DB: Database> Db<DB> {
     pub async fn acquire(&self) -> Result<PoolConnection<DB>, sqlx::Error> {
         let started = Instant::now();
         let conn = self.pool().acquire().await;
-        metrics::histogram!(names::DB_ACQUIRE, "component" => self.component)
-            .record(started.elapsed());
+        metrics::histogram!(names::DB_ACQUIRE, "component" => self.component).record(started.elapsed());
         conn
     }
 
@@ -142,9 +136,7 @@ fn watch_gauges<DB: Database>(db: &Arc<Db<DB>>) {
 fn sqlite_write_lock(url: &str) -> Arc<Mutex<()>> {
     static LOCKS: OnceLock<StdMutex<HashMap<String, Arc<Mutex<()>>>>> = OnceLock::new();
     let locks = LOCKS.get_or_init(Default::default);
-    let mut map = locks
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut map = locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     map.entry(url.to_owned()).or_default().clone()
 }
 
@@ -195,19 +187,13 @@ impl AnyDb {
     /// Applies the embedded migrations of this backend (idempotent; PostgreSQL takes a lock).
     pub async fn migrate(&self) -> Result<(), DbError> {
         match self {
-            Self::Postgres(db) => {
-                sqlx::migrate!("../../migrations/postgres")
-                    .run(&db.pool())
-                    .await?
-            }
+            Self::Postgres(db) => sqlx::migrate!("../../migrations/postgres").run(&db.pool()).await?,
             Self::Sqlite(db) => {
                 let _guard = match &db.write_lock {
                     Some(lock) => Some(lock.clone().lock_owned().await),
                     None => None,
                 };
-                sqlx::migrate!("../../migrations/sqlite")
-                    .run(&db.pool())
-                    .await?
+                sqlx::migrate!("../../migrations/sqlite").run(&db.pool()).await?
             }
         }
         Ok(())
@@ -247,8 +233,7 @@ impl AnyDb {
 /// Now, truncated to the microseconds both backends store, so a value reads back equal.
 pub fn now() -> OffsetDateTime {
     let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(t)
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
 }
 
 /// SQLite keeps instants as integer microseconds since the epoch: they sort as numbers, where
@@ -259,6 +244,5 @@ pub fn to_micros(t: OffsetDateTime) -> i64 {
 
 /// The inverse of [`to_micros`].
 pub fn from_micros(micros: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }

@@ -15,7 +15,7 @@ pub struct ErrorBody {
     pub message: String,
     pub field: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
 }
 
 /// An error ready to leave as a response. Services map their own error enums into it.
@@ -25,11 +25,12 @@ pub struct ApiError {
     pub body: ErrorBody,
     /// Seconds the caller should wait (429, 503); becomes `Retry-After`.
     pub retry_after: Option<u64>,
+    /// An RFC 6750 challenge for a refused token; becomes `WWW-Authenticate`.
+    pub challenge: Option<Box<str>>,
 }
 
 /// What a 5xx tells the caller: the cause is in the logs, under the request id.
-pub const INTERNAL_MESSAGE: &str =
-    "internal error; quote the x-request-id header when reporting it";
+pub const INTERNAL_MESSAGE: &str = "internal error; quote the x-request-id header when reporting it";
 
 impl ApiError {
     /// An error with a code and message, no field.
@@ -43,6 +44,7 @@ impl ApiError {
                 details: None,
             },
             retry_after: None,
+            challenge: None,
         }
     }
 
@@ -54,7 +56,7 @@ impl ApiError {
 
     /// Adds machine-readable details (e.g. the current version on a conflict).
     pub fn details(mut self, details: Value) -> Self {
-        self.body.details = Some(details);
+        self.body.details = Some(Box::new(details));
         self
     }
 
@@ -97,11 +99,7 @@ impl ApiError {
     /// 500; logs `cause` (with the request span's id) and tells the caller nothing more.
     pub fn internal(cause: &dyn std::fmt::Debug) -> Self {
         tracing::error!(error = ?cause, "request failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            INTERNAL_MESSAGE,
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", INTERNAL_MESSAGE)
     }
 }
 
@@ -112,6 +110,9 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(challenge) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
         }
         response
     }

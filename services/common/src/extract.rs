@@ -43,8 +43,7 @@ pub fn is_json(headers: &HeaderMap) -> bool {
         .and_then(|v| v.split(';').next())
         .map(|mime| {
             let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json"
-                || (mime.starts_with("application/") && mime.ends_with("+json"))
+            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
         })
         .unwrap_or(false)
 }
@@ -61,10 +60,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 format!("the body does not have the expected shape: {inner}"),
             )
         } else {
-            (
-                "malformed_json",
-                format!("the body is not valid JSON: {inner}"),
-            )
+            ("malformed_json", format!("the body is not valid JSON: {inner}"))
         };
         let error = ApiError::bad_request(code, message);
         if path == "." || !inner.is_data() {

@@ -52,17 +52,11 @@ where
     T: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
 {
     Router::new()
-        .route(
-            "/internal/knobs",
-            get(list_knobs::<T>).put(change_knobs::<T>),
-        )
+        .route("/internal/knobs", get(list_knobs::<T>).put(change_knobs::<T>))
         .with_state(KnobState { cell, keys })
 }
 
-async fn list_knobs<T>(
-    State(state): State<KnobState<T>>,
-    _caller: Internal,
-) -> axum::Json<Vec<KnobInfo>>
+async fn list_knobs<T>(State(state): State<KnobState<T>>, _caller: Internal) -> axum::Json<Vec<KnobInfo>>
 where
     T: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
 {
@@ -92,6 +86,5 @@ pub fn knob_error(error: KnobError) -> ApiError {
         KnobError::Unknown(_) => "unknown_knob",
         KnobError::BadValue { .. } => "invalid_knob_value",
     };
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, error.to_string())
-        .field(error.knob().to_owned())
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, error.to_string()).field(error.knob().to_owned())
 }

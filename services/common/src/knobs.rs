@@ -144,9 +144,7 @@ where
             .map(|spec| KnobInfo {
                 name: spec.name.to_owned(),
                 value: lookup(&current, spec.name).cloned().unwrap_or(Value::Null),
-                default: lookup(&self.defaults, spec.name)
-                    .cloned()
-                    .unwrap_or(Value::Null),
+                default: lookup(&self.defaults, spec.name).cloned().unwrap_or(Value::Null),
                 allowed: spec.kind.allowed(),
                 owners: vec![self.component.to_owned()],
                 help: spec.help.to_owned(),
@@ -168,14 +166,11 @@ where
                 .iter()
                 .find(|s| s.name == name)
                 .ok_or_else(|| KnobError::Unknown(name.clone()))?;
-            spec.kind
-                .check(value)
-                .map_err(|reason| KnobError::BadValue {
-                    name: name.clone(),
-                    reason,
-                })?;
-            let slot =
-                lookup_mut(&mut next, name).ok_or_else(|| KnobError::Unknown(name.clone()))?;
+            spec.kind.check(value).map_err(|reason| KnobError::BadValue {
+                name: name.clone(),
+                reason,
+            })?;
+            let slot = lookup_mut(&mut next, name).ok_or_else(|| KnobError::Unknown(name.clone()))?;
             *slot = value.clone();
         }
         serde_json::from_value(next).map_err(|e| KnobError::BadValue {
@@ -290,18 +285,14 @@ mod tests {
             cell.validate(&change("db.nope", Value::from(1))).err(),
             Some(KnobError::Unknown("db.nope".into()))
         );
-        let err = cell
-            .validate(&change("db.pool_size", Value::from(0)))
-            .err()
-            .unwrap();
+        let err = cell.validate(&change("db.pool_size", Value::from(0))).err().unwrap();
         assert_eq!(err.knob(), "db.pool_size");
     }
 
     #[test]
     fn durations_are_written_like_the_configuration() {
         let cell = cell();
-        cell.apply(&change("db.acquire_timeout", Value::from("250ms")))
-            .unwrap();
+        cell.apply(&change("db.acquire_timeout", Value::from("250ms"))).unwrap();
         assert_eq!(cell.get().db.acquire_timeout, Duration::from_millis(250));
     }
 }

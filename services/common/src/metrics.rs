@@ -33,8 +33,7 @@ pub mod names {
 
 /// Latency buckets in seconds: 1 ms to 60 s, dense where the SLOs sit (200 ms, 500 ms, 1 s, 2 s).
 const BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0,
-    10.0, 30.0, 60.0,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0,
 ];
 
 /// Installs the process's recorder once and returns the handle that renders it.
@@ -73,10 +72,7 @@ fn describe() {
     describe_gauge!(names::DB_IN_USE, "database connections checked out");
     describe_gauge!(names::DB_IDLE, "database connections idle in the pool");
     describe_gauge!(names::DB_MAX, "database pool size (db.pool_size)");
-    describe_counter!(
-        names::RATE_LIMITED,
-        "requests answered 429 by the gateway, by limiter"
-    );
+    describe_counter!(names::RATE_LIMITED, "requests answered 429 by the gateway, by limiter");
     describe_counter!(
         names::UPSTREAM_ERRORS,
         "proxied requests that failed to reach a service"
@@ -87,10 +83,7 @@ fn describe() {
         Unit::Seconds,
         "password hash or verify time, queue wait excluded"
     );
-    describe_gauge!(
-        names::HASHES_WAITING,
-        "logins waiting for a password-hashing slot"
-    );
+    describe_gauge!(names::HASHES_WAITING, "logins waiting for a password-hashing slot");
     describe_counter!(names::CACHE_REQUESTS, "cache lookups by cache and result");
 }
 
@@ -133,18 +126,12 @@ fn hooks() -> &'static Mutex<Vec<ScrapeHook>> {
 
 /// Registers a gauge refresher (pool sizes are read, not counted, so they are read at scrape time).
 pub fn on_scrape(hook: impl Fn() -> bool + Send + 'static) {
-    hooks()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(Box::new(hook));
+    hooks().lock().unwrap_or_else(|p| p.into_inner()).push(Box::new(hook));
 }
 
 /// The Prometheus text of this process.
 pub fn render() -> String {
-    hooks()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .retain(|hook| hook());
+    hooks().lock().unwrap_or_else(|p| p.into_inner()).retain(|hook| hook());
     let handle = handle();
     handle.run_upkeep();
     handle.render()

@@ -49,10 +49,7 @@ impl Server {
     }
 
     /// Serves until `shutdown` is cancelled, then waits for in-flight requests.
-    pub fn run(
-        self,
-        shutdown: CancellationToken,
-    ) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+    pub fn run(self, shutdown: CancellationToken) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
         let app = self.app.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -68,14 +65,21 @@ pub fn with_common_layers(router: Router, component: &'static str) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(timeout))
-        .layer(middleware::from_fn(move |req, next| crate::metrics::track(component, req, next)))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(move |req: &Request<Body>| {
-                let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
-                let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                tracing::info_span!("request", component, request_id = id, method = %req.method(), route)
-            }),
-        )
+        .layer(middleware::from_fn(move |req, next| {
+            crate::metrics::track(component, req, next)
+        }))
+        .layer(TraceLayer::new_for_http().make_span_with(move |req: &Request<Body>| {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            let id = req
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", component, request_id = id, method = %req.method(), route)
+        }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }

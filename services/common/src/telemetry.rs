@@ -5,8 +5,7 @@ use tracing_subscriber::{EnvFilter, fmt};
 /// Installs a fmt subscriber filtered by `RUST_LOG` (default `info`, quieter for sqlx).
 /// A second call is harmless, which lets tests call it from every test.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn"));
     let _ = fmt().with_env_filter(filter).with_target(false).try_init();
 }
 

@@ -43,8 +43,6 @@ pub async fn fresh_postgres_database(server_url: &str) -> Result<String, sqlx::E
     sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
         .await?;
-    let base = server_url
-        .rsplit_once('/')
-        .map_or(server_url, |(base, _)| base);
+    let base = server_url.rsplit_once('/').map_or(server_url, |(base, _)| base);
     Ok(format!("{base}/{name}"))
 }

@@ -49,10 +49,7 @@ contract!(a_value_set_is_read_back_until_deleted, |cache| {
         .set("patient:1", b"v2".to_vec(), Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(
-        cache.get("patient:1").await.unwrap().as_deref(),
-        Some(&b"v2"[..])
-    );
+    assert_eq!(cache.get("patient:1").await.unwrap().as_deref(), Some(&b"v2"[..]));
     cache.delete("patient:1").await.unwrap();
     assert_eq!(cache.get("patient:1").await.unwrap(), None);
     cache.ping().await.unwrap();
@@ -63,16 +60,10 @@ contract!(an_entry_expires_after_its_own_ttl, |cache| {
         .set("short", b"a".to_vec(), Duration::from_millis(150))
         .await
         .unwrap();
-    cache
-        .set("long", b"b".to_vec(), Duration::from_secs(60))
-        .await
-        .unwrap();
+    cache.set("long", b"b".to_vec(), Duration::from_secs(60)).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while cache.get("short").await.unwrap().is_some() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the short entry never expired"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "the short entry never expired");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(cache.get("long").await.unwrap().as_deref(), Some(&b"b"[..]));

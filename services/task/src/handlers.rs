@@ -24,9 +24,7 @@ use crate::{
 /// The operator runs the platform; clinical data is for the organisation's own staff.
 fn clinical_actor(caller: &Caller) -> Result<Actor, ApiError> {
     if caller.0.role == Role::Operator {
-        return Err(ApiError::forbidden(
-            "the operator role has no access to clinical data",
-        ));
+        return Err(ApiError::forbidden("the operator role has no access to clinical data"));
     }
     Ok(Actor {
         org: caller.0.org,
@@ -34,20 +32,16 @@ fn clinical_actor(caller: &Caller) -> Result<Actor, ApiError> {
     })
 }
 
-fn with_etag(
-    status: StatusCode,
-    task: Task,
-    extra: Option<(header::HeaderName, String)>,
-) -> Response {
+fn with_etag(status: StatusCode, task: Task, extra: Option<(header::HeaderName, String)>) -> Response {
     let mut response = (status, axum::Json(&task)).into_response();
     let headers = response.headers_mut();
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", task.version)) {
         headers.insert(header::ETAG, etag);
     }
-    if let Some((name, value)) = extra {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
+    if let Some((name, value)) = extra
+        && let Ok(value) = HeaderValue::from_str(&value)
+    {
+        headers.insert(name, value);
     }
     response
 }
@@ -59,17 +53,10 @@ pub async fn create_task(
     Json(body): Json<TaskBody>,
 ) -> Result<Response, TaskError> {
     let actor = clinical_actor(&caller)?;
-    let task = state
-        .store
-        .insert_task(actor, NewTask::parse(body)?)
-        .await?;
+    let task = state.store.insert_task(actor, NewTask::parse(body)?).await?;
     tracing::info!(task_id = %task.id, "task created");
     let location = format!("/tasks/{}", task.id);
-    Ok(with_etag(
-        StatusCode::CREATED,
-        task,
-        Some((header::LOCATION, location)),
-    ))
+    Ok(with_etag(StatusCode::CREATED, task, Some((header::LOCATION, location))))
 }
 
 /// `GET /tasks/{id}`, with an `ETag` carrying the version.
@@ -204,9 +191,7 @@ pub async fn health() -> axum::Json<serde_json::Value> {
 }
 
 /// `GET /ready`: the database answers.
-pub async fn ready(
-    State(state): State<AppState>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+pub async fn ready(State(state): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
     state.db.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "database not reachable");
         ApiError::unavailable("the database is not reachable")

@@ -122,14 +122,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     emrlab_common::metrics::register("task", ROUTES);
     let api = Router::new()
-        .route(
-            "/tasks",
-            post(handlers::create_task).get(handlers::list_tasks),
-        )
-        .route(
-            "/tasks/{id}",
-            get(handlers::get_task).put(handlers::update_task),
-        )
+        .route("/tasks", post(handlers::create_task).get(handlers::list_tasks))
+        .route("/tasks/{id}", get(handlers::get_task).put(handlers::update_task))
         .route("/tasks/{id}/complete", post(handlers::complete_task))
         .route("/health", get(handlers::health))
         .route("/ready", get(handlers::ready))

@@ -108,10 +108,7 @@ impl ListQuery {
                 .status
                 .map(|s| {
                     Status::parse(&s).ok_or_else(|| {
-                        ApiError::invalid(
-                            "status",
-                            format!("status must be one of {}", Status::ALL.join(", ")),
-                        )
+                        ApiError::invalid("status", format!("status must be one of {}", Status::ALL.join(", ")))
                     })
                 })
                 .transpose()?,
@@ -175,11 +172,7 @@ impl ListQuery {
 }
 
 fn terms(q: Option<String>) -> Result<Vec<String>, ApiError> {
-    let terms: Vec<String> = q
-        .iter()
-        .flat_map(|q| q.split_whitespace())
-        .map(str::to_owned)
-        .collect();
+    let terms: Vec<String> = q.iter().flat_map(|q| q.split_whitespace()).map(str::to_owned).collect();
     if terms.len() > MAX_TERMS || terms.iter().any(|t| t.chars().count() > MAX_TERM_CHARS) {
         return Err(ApiError::invalid(
             "q",

@@ -85,15 +85,11 @@ const TITLE_MAX: usize = 200;
 const DESCRIPTION_MAX: usize = 4_000;
 
 /// A present-but-null field (`"assignee_id": null`) is `Some(None)`; an absent one is `None`.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
-fn present_instant<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<OffsetDateTime>>, D::Error> {
+fn present_instant<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<OffsetDateTime>>, D::Error> {
     time::serde::rfc3339::option::deserialize(d).map(Some)
 }
 
@@ -140,10 +136,7 @@ fn title(value: Option<String>) -> Result<String, ApiError> {
         ));
     }
     if title.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            "title",
-            "title must not contain control characters",
-        ));
+        return Err(ApiError::invalid("title", "title must not contain control characters"));
     }
     Ok(title)
 }
@@ -154,26 +147,19 @@ fn description(value: Option<String>) -> Result<Option<String>, ApiError> {
             "description",
             format!("description must be at most {DESCRIPTION_MAX} characters"),
         )),
-        Some(d)
-            if d.chars()
-                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
-        {
-            Err(ApiError::invalid(
-                "description",
-                "description must not contain control characters other than line breaks and tabs",
-            ))
-        }
+        Some(d) if d.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) => Err(ApiError::invalid(
+            "description",
+            "description must not contain control characters other than line breaks and tabs",
+        )),
         other => Ok(other),
     }
 }
 
 fn status(value: Option<String>) -> Result<Status, ApiError> {
-    value.as_deref().and_then(Status::parse).ok_or_else(|| {
-        ApiError::invalid(
-            "status",
-            format!("status must be one of {}", Status::ALL.join(", ")),
-        )
-    })
+    value
+        .as_deref()
+        .and_then(Status::parse)
+        .ok_or_else(|| ApiError::invalid("status", format!("status must be one of {}", Status::ALL.join(", "))))
 }
 
 fn priority(value: Option<String>) -> Result<Priority, ApiError> {
@@ -202,20 +188,14 @@ impl NewTask {
     /// Validates a `POST /tasks` body: `title` and `patient_id` required, `priority` defaults to routine.
     pub fn parse(body: TaskBody) -> Result<Self, ApiError> {
         if body.version.is_some() {
-            return Err(ApiError::invalid(
-                "version",
-                "a new task has no version yet",
-            ));
+            return Err(ApiError::invalid("version", "a new task has no version yet"));
         }
         let status = match body.status {
             None => Status::Pending,
             Some(s) => status(s)?,
         };
         if status.is_final() {
-            return Err(ApiError::invalid(
-                "status",
-                "a new task must be pending or in_progress",
-            ));
+            return Err(ApiError::invalid("status", "a new task must be pending or in_progress"));
         }
         Ok(Self {
             title: title(body.title.flatten())?,
@@ -299,10 +279,7 @@ impl TaskChange {
         if current.status.is_final() {
             return Err(ApiError::invalid(
                 "status",
-                format!(
-                    "the task is {} and can no longer change",
-                    current.status.as_str()
-                ),
+                format!("the task is {} and can no longer change", current.status.as_str()),
             )
             .details(serde_json::json!({ "current_status": current.status.as_str() })));
         }

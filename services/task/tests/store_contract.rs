@@ -40,18 +40,14 @@ async fn fixture(postgres: bool) -> Option<Fixture> {
     let dir = tempfile::tempdir().unwrap();
     let url = if postgres {
         let server = emrlab_common::testing::postgres_url()?;
-        emrlab_common::testing::fresh_postgres_database(&server)
-            .await
-            .unwrap()
+        emrlab_common::testing::fresh_postgres_database(&server).await.unwrap()
     } else {
         format!("sqlite://{}", dir.path().join("contract.db").display())
     };
     let db = AnyDb::connect(&url, &DbConfig::default(), "test").unwrap();
     db.migrate().await.unwrap();
     assert!(matches!(
-        seed(&db, Profile::Small, 7, "not-a-real-hash")
-            .await
-            .unwrap(),
+        seed(&db, Profile::Small, 7, "not-a-real-hash").await.unwrap(),
         SeedReport::Seeded { .. }
     ));
     let (org, patient) = first_task_refs(&db).await;
@@ -106,10 +102,7 @@ contract!(an_inserted_task_reads_back_equal, |f| {
         .insert_task(f.actor, new_task(f.patient, "Round trip"))
         .await
         .unwrap();
-    assert_eq!(
-        f.store.fetch_task(f.actor.org, task.id).await.unwrap(),
-        task
-    );
+    assert_eq!(f.store.fetch_task(f.actor.org, task.id).await.unwrap(), task);
     assert_eq!(
         f.store.audit_actions(f.actor.org, task.id.0).await.unwrap(),
         ["task.create"]
@@ -138,9 +131,7 @@ contract!(another_organisation_sees_nothing, |f| {
         user: f.actor.user,
     };
     assert!(matches!(
-        f.store
-            .insert_task(stranger, new_task(f.patient, "x"))
-            .await,
+        f.store.insert_task(stranger, new_task(f.patient, "x")).await,
         Err(TaskError::Rejected(_))
     ));
     assert!(matches!(
@@ -151,46 +142,29 @@ contract!(another_organisation_sees_nothing, |f| {
     ));
 });
 
-contract!(
-    a_stale_update_changes_nothing_and_writes_no_audit_row,
-    |f| {
-        let task = f
-            .store
-            .insert_task(f.actor, new_task(f.patient, "v1"))
-            .await
-            .unwrap();
-        let rename = TaskChange {
-            title: Some("v2".into()),
-            ..TaskChange::default()
-        };
-        let updated = f
-            .store
-            .update_task(f.actor, task.id, Some(1), &rename)
-            .await
-            .unwrap();
-        assert_eq!((updated.version, updated.title.as_str()), (2, "v2"));
-        let stale = f
-            .store
-            .update_task(f.actor, task.id, Some(1), &TaskChange::complete())
-            .await;
-        assert!(matches!(
-            stale,
-            Err(TaskError::StaleVersion { current: 2, .. })
-        ));
-        assert_eq!(
-            f.store.fetch_task(f.actor.org, task.id).await.unwrap(),
-            updated
-        );
-        f.store
-            .update_task(f.actor, task.id, Some(2), &TaskChange::complete())
-            .await
-            .unwrap();
-        assert_eq!(
-            f.store.audit_actions(f.actor.org, task.id.0).await.unwrap(),
-            ["task.create", "task.update", "task.complete"]
-        );
-    }
-);
+contract!(a_stale_update_changes_nothing_and_writes_no_audit_row, |f| {
+    let task = f.store.insert_task(f.actor, new_task(f.patient, "v1")).await.unwrap();
+    let rename = TaskChange {
+        title: Some("v2".into()),
+        ..TaskChange::default()
+    };
+    let updated = f.store.update_task(f.actor, task.id, Some(1), &rename).await.unwrap();
+    assert_eq!((updated.version, updated.title.as_str()), (2, "v2"));
+    let stale = f
+        .store
+        .update_task(f.actor, task.id, Some(1), &TaskChange::complete())
+        .await;
+    assert!(matches!(stale, Err(TaskError::StaleVersion { current: 2, .. })));
+    assert_eq!(f.store.fetch_task(f.actor.org, task.id).await.unwrap(), updated);
+    f.store
+        .update_task(f.actor, task.id, Some(2), &TaskChange::complete())
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.audit_actions(f.actor.org, task.id.0).await.unwrap(),
+        ["task.create", "task.update", "task.complete"]
+    );
+});
 
 contract!(of_concurrent_writers_at_one_version_exactly_one_wins, |f| {
     let task = f
@@ -215,76 +189,52 @@ contract!(of_concurrent_writers_at_one_version_exactly_one_wins, |f| {
         .filter(|r| matches!(r, Ok(Err(TaskError::StaleVersion { .. }))))
         .count();
     assert_eq!((wins, stale), (1, 7));
-    assert_eq!(
-        f.store
-            .fetch_task(f.actor.org, task.id)
-            .await
-            .unwrap()
-            .version,
-        2
-    );
+    assert_eq!(f.store.fetch_task(f.actor.org, task.id).await.unwrap().version, 2);
 });
 
-contract!(
-    cursor_pages_are_newest_first_and_continue_where_they_left,
-    |f| {
-        let first = f
-            .store
-            .page_tasks(
-                f.actor.org,
-                &TaskFilter::default(),
-                PageRequest::Cursor {
-                    after: None,
-                    limit: 10,
-                },
-            )
-            .await
-            .unwrap()
-            .0;
-        assert_eq!(
-            first.len(),
-            11,
-            "one extra row tells the caller that more follow"
-        );
-        assert!(
-            first
-                .windows(2)
-                .all(|w| (w[0].created_at, w[0].id.0) > (w[1].created_at, w[1].id.0))
-        );
-        let last = &first[9];
-        let next = f
-            .store
-            .page_tasks(
-                f.actor.org,
-                &TaskFilter::default(),
-                PageRequest::Cursor {
-                    after: Some((last.created_at, last.id.0)),
-                    limit: 10,
-                },
-            )
-            .await
-            .unwrap()
-            .0;
-        assert_eq!(next[0], first[10]);
-        let (_, total) = f
-            .store
-            .page_tasks(
-                f.actor.org,
-                &TaskFilter::default(),
-                PageRequest::Offset {
-                    offset: 0,
-                    limit: 1,
-                },
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            total,
-            Some(800),
-            "the small profile's first organisation has 800 tasks"
-        );
-    }
-);
+contract!(cursor_pages_are_newest_first_and_continue_where_they_left, |f| {
+    let first = f
+        .store
+        .page_tasks(
+            f.actor.org,
+            &TaskFilter::default(),
+            PageRequest::Cursor { after: None, limit: 10 },
+        )
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(first.len(), 11, "one extra row tells the caller that more follow");
+    assert!(
+        first
+            .windows(2)
+            .all(|w| (w[0].created_at, w[0].id.0) > (w[1].created_at, w[1].id.0))
+    );
+    let last = &first[9];
+    let next = f
+        .store
+        .page_tasks(
+            f.actor.org,
+            &TaskFilter::default(),
+            PageRequest::Cursor {
+                after: Some((last.created_at, last.id.0)),
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(next[0], first[10]);
+    let (_, total) = f
+        .store
+        .page_tasks(
+            f.actor.org,
+            &TaskFilter::default(),
+            PageRequest::Offset { offset: 0, limit: 1 },
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, Some(800), "the small profile's first organisation has 800 tasks");
+});
 
 contract!(seeding_is_deterministic_and_happens_once, |f| {
     assert_eq!(
@@ -299,10 +249,7 @@ contract!(seeding_is_deterministic_and_happens_once, |f| {
                 .page_tasks(
                     org,
                     &TaskFilter::default(),
-                    PageRequest::Offset {
-                        offset: 0,
-                        limit: 200,
-                    },
+                    PageRequest::Offset { offset: 0, limit: 200 },
                 )
                 .await
                 .unwrap()

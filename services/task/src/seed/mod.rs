@@ -239,8 +239,7 @@ impl Directory {
             for (slot, (prefix, role, count)) in staff.into_iter().enumerate() {
                 for _ in 0..count {
                     counters[slot] += 1;
-                    let (given, family) =
-                        (pick(&mut rng, names::GIVEN), pick(&mut rng, names::FAMILY));
+                    let (given, family) = (pick(&mut rng, names::GIVEN), pick(&mut rng, names::FAMILY));
                     let ward = ward_ids[counters[slot] % ward_ids.len()];
                     dir.practitioners.push(Practitioner {
                         id: id(&mut rng),
@@ -262,11 +261,7 @@ impl Directory {
             });
             for p in 0..size.patients {
                 let ward_id = ward_ids[p % ward_ids.len()];
-                let sex = if rng.random_bool(0.5) {
-                    "female"
-                } else {
-                    "male"
-                };
+                let sex = if rng.random_bool(0.5) { "female" } else { "male" };
                 let age_days = rng.random_range(18 * 365..95 * 365);
                 dir.patients.push(Patient {
                     id: id(&mut rng),
@@ -358,9 +353,8 @@ impl Iterator for TaskChunks {
                 } else {
                     rng.random_range(3 * 24 * 3600..365 * 24 * 3600)
                 };
-                let created_at = self.now
-                    - Duration::seconds(age)
-                    - Duration::microseconds(rng.random_range(0..1_000_000));
+                let created_at =
+                    self.now - Duration::seconds(age) - Duration::microseconds(rng.random_range(0..1_000_000));
                 let assignee_id = (rng.random_range(0..10) < 7 && !self.nurses.is_empty())
                     .then(|| self.nurses[rng.random_range(0..self.nurses.len())]);
                 SeedTask {

@@ -162,76 +162,34 @@ pub const ORGS: &[&str] = &[
 
 /// Task titles with the priority they usually carry (index into the FHIR priorities).
 pub const TASKS: &[(&str, &str)] = &[
-    (
-        "Record vital signs",
-        "Full set of observations and NEWS2 score",
-    ),
+    ("Record vital signs", "Full set of observations and NEWS2 score"),
     (
         "Administer IV antibiotics",
         "Check allergies and line patency before the dose",
     ),
     ("Blood glucose check", "Capillary glucose before meals"),
-    (
-        "Wound dressing change",
-        "Assess the wound bed and document its size",
-    ),
-    (
-        "Pain reassessment",
-        "Re-score pain 30 minutes after analgesia",
-    ),
+    ("Wound dressing change", "Assess the wound bed and document its size"),
+    ("Pain reassessment", "Re-score pain 30 minutes after analgesia"),
     ("Medication round", "Scheduled oral medicines"),
-    (
-        "Fluid balance review",
-        "Total intake and output for the last 12 hours",
-    ),
-    (
-        "Pressure area care",
-        "Reposition and check heels and sacrum",
-    ),
+    ("Fluid balance review", "Total intake and output for the last 12 hours"),
+    ("Pressure area care", "Reposition and check heels and sacrum"),
     ("Catheter care", "Check drainage and document output"),
     (
         "Falls risk assessment",
         "Complete the falls risk tool and update the care plan",
     ),
-    (
-        "Bloods: FBC and U&E",
-        "Phlebotomy for the morning ward round",
-    ),
+    ("Bloods: FBC and U&E", "Phlebotomy for the morning ward round"),
     ("ECG", "12-lead ECG and pass to the on-call doctor"),
     ("Neuro observations", "GCS and pupils hourly"),
-    (
-        "Discharge planning",
-        "Confirm transport and medicines to take home",
-    ),
-    (
-        "VTE assessment",
-        "Review the thromboprophylaxis prescription",
-    ),
-    (
-        "Sepsis screen",
-        "Lactate and blood cultures if the screen is positive",
-    ),
-    (
-        "Insulin review",
-        "Adjust the sliding scale with the diabetes team",
-    ),
-    (
-        "Nutrition screen",
-        "MUST score and dietitian referral if needed",
-    ),
+    ("Discharge planning", "Confirm transport and medicines to take home"),
+    ("VTE assessment", "Review the thromboprophylaxis prescription"),
+    ("Sepsis screen", "Lactate and blood cultures if the screen is positive"),
+    ("Insulin review", "Adjust the sliding scale with the diabetes team"),
+    ("Nutrition screen", "MUST score and dietitian referral if needed"),
     ("Chest physiotherapy", "Airway clearance session"),
     ("Cannula review", "VIP score; resite if 2 or more"),
-    (
-        "Handover note",
-        "Update the handover sheet for the next shift",
-    ),
-    (
-        "Family update call",
-        "Call the next of kin with today's plan",
-    ),
+    ("Handover note", "Update the handover sheet for the next shift"),
+    ("Family update call", "Call the next of kin with today's plan"),
     ("Oxygen titration", "Target saturation 88-92% as prescribed"),
-    (
-        "Mobility assessment",
-        "Physiotherapy review before discharge",
-    ),
+    ("Mobility assessment", "Physiotherapy review before discharge"),
 ];

@@ -136,12 +136,7 @@ writer!(write_sqlite, sqlx::Sqlite, emrlab_common::db::to_micros);
 
 /// Seeds an empty database with `profile` from `seed`, every password set to `password_hash`
 /// (hashed once by the caller: a thousand argon2 runs would take minutes for identical results).
-pub async fn seed(
-    db: &AnyDb,
-    profile: Profile,
-    seed: u64,
-    password_hash: &str,
-) -> Result<SeedReport, SeedError> {
+pub async fn seed(db: &AnyDb, profile: Profile, seed: u64, password_hash: &str) -> Result<SeedReport, SeedError> {
     let now = emrlab_common::db::now();
     let dir = Directory::generate(profile, seed, now);
     Ok(match db {

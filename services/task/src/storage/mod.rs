@@ -41,11 +41,7 @@ pub trait TaskStore: Send + Sync + 'static {
         page: PageRequest,
     ) -> Result<(Vec<Task>, Option<i64>), TaskError>;
     /// The audit actions recorded for an entity, oldest first.
-    async fn audit_actions(
-        &self,
-        org: OrgId,
-        entity_id: uuid::Uuid,
-    ) -> Result<Vec<String>, TaskError>;
+    async fn audit_actions(&self, org: OrgId, entity_id: uuid::Uuid) -> Result<Vec<String>, TaskError>;
 }
 
 /// The store for a component's database.

@@ -61,7 +61,11 @@ macro_rules! sql_task_store {
             before: Option<&crate::model::Task>,
             after: &crate::model::Task,
         ) -> Result<(), sqlx::Error> {
-            let doc = |t: &crate::model::Task| serde_json::to_value(t).map($json).map_err(|e| sqlx::Error::Encode(e.into()));
+            let doc = |t: &crate::model::Task| {
+                serde_json::to_value(t)
+                    .map($json)
+                    .map_err(|e| sqlx::Error::Encode(e.into()))
+            };
             sqlx::query(
                 "INSERT INTO audit_log (id, org_id, actor_id, action, entity, entity_id, before, after, at) \
                  VALUES ($1, $2, $3, $4, 'task', $5, $6, $7, $8)",
@@ -148,7 +152,10 @@ macro_rules! sql_task_store {
                 if new.ward_id.is_some() && wards == 0 {
                     return Err(ApiError::invalid("ward_id", "no such ward in your organisation").into());
                 }
-                let task = new.into_task(crate::model::TaskId(uuid::Uuid::now_v7()), emrlab_common::db::now());
+                let task = new.into_task(
+                    crate::model::TaskId(uuid::Uuid::now_v7()),
+                    emrlab_common::db::now(),
+                );
                 sqlx::query(concat!(
                     "INSERT INTO tasks (org_id, ",
                     crate::storage::sql::task_columns!(),
@@ -181,12 +188,16 @@ macro_rules! sql_task_store {
                 id: crate::model::TaskId,
             ) -> Result<crate::model::Task, crate::error::TaskError> {
                 let mut conn = self.db.acquire().await?;
-                let row = sqlx::query(concat!("SELECT ", crate::storage::sql::task_columns!(), " FROM tasks WHERE org_id = $1 AND id = $2"))
-                    .bind(org.0)
-                    .bind(id.0)
-                    .fetch_optional(&mut *conn)
-                    .await?
-                    .ok_or(crate::error::TaskError::NotFound(id))?;
+                let row = sqlx::query(concat!(
+                    "SELECT ",
+                    crate::storage::sql::task_columns!(),
+                    " FROM tasks WHERE org_id = $1 AND id = $2"
+                ))
+                .bind(org.0)
+                .bind(id.0)
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or(crate::error::TaskError::NotFound(id))?;
                 Ok(task_from_row(&row)?)
             }
 
@@ -200,7 +211,10 @@ macro_rules! sql_task_store {
             ) -> Result<crate::model::Task, crate::error::TaskError> {
                 let mut w = self.db.begin_write().await?;
                 let row = sqlx::query(concat!(
-                    "SELECT ", crate::storage::sql::task_columns!(), " FROM tasks WHERE org_id = $1 AND id = $2", $lock
+                    "SELECT ",
+                    crate::storage::sql::task_columns!(),
+                    " FROM tasks WHERE org_id = $1 AND id = $2",
+                    $lock
                 ))
                 .bind(actor.org.0)
                 .bind(id.0)
@@ -210,7 +224,10 @@ macro_rules! sql_task_store {
                 let current = task_from_row(&row)?;
                 if let Some(expected) = expected {
                     if expected != current.version {
-                        return Err(crate::error::TaskError::StaleVersion { id, current: current.version });
+                        return Err(crate::error::TaskError::StaleVersion {
+                            id,
+                            current: current.version,
+                        });
                     }
                 }
                 let (assignees, wards): (i64, i64) = sqlx::query_as(
@@ -266,17 +283,30 @@ macro_rules! sql_task_store {
             ) -> Result<(Vec<crate::model::Task>, Option<i64>), crate::error::TaskError> {
                 use crate::listing::PageRequest;
                 let mut conn = self.db.acquire().await?;
-                let mut qb = sqlx::QueryBuilder::<$db>::new(concat!("SELECT ", crate::storage::sql::task_columns!(), " FROM tasks"));
+                let mut qb = sqlx::QueryBuilder::<$db>::new(concat!(
+                    "SELECT ",
+                    crate::storage::sql::task_columns!(),
+                    " FROM tasks"
+                ));
                 push_filters(&mut qb, org, filter);
-                if let PageRequest::Cursor { after: Some((at, id)), .. } = page {
-                    qb.push(" AND (created_at, id) < (").push_bind($to_db(at)).push(", ").push_bind(id).push(")");
+                if let PageRequest::Cursor {
+                    after: Some((at, id)),
+                    ..
+                } = page
+                {
+                    qb.push(" AND (created_at, id) < (")
+                        .push_bind($to_db(at))
+                        .push(", ")
+                        .push_bind(id)
+                        .push(")");
                 }
                 qb.push(" ORDER BY created_at DESC, id DESC");
                 match page {
                     PageRequest::Unbounded => {}
                     PageRequest::Offset { offset, limit } => {
                         qb.push(" LIMIT ").push_bind(i64::from(limit));
-                        qb.push(" OFFSET ").push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+                        qb.push(" OFFSET ")
+                            .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
                     }
                     PageRequest::Cursor { limit, .. } => {
                         qb.push(" LIMIT ").push_bind(i64::from(limit) + 1);
@@ -300,11 +330,13 @@ macro_rules! sql_task_store {
                 entity_id: uuid::Uuid,
             ) -> Result<Vec<String>, crate::error::TaskError> {
                 let mut conn = self.db.acquire().await?;
-                Ok(sqlx::query_scalar("SELECT action FROM audit_log WHERE org_id = $1 AND entity_id = $2 ORDER BY at, id")
-                    .bind(org.0)
-                    .bind(entity_id)
-                    .fetch_all(&mut *conn)
-                    .await?)
+                Ok(sqlx::query_scalar(
+                    "SELECT action FROM audit_log WHERE org_id = $1 AND entity_id = $2 ORDER BY at, id",
+                )
+                .bind(org.0)
+                .bind(entity_id)
+                .fetch_all(&mut *conn)
+                .await?)
             }
         }
     };
