@@ -11,7 +11,9 @@ pub enum Command {
 pub fn run(cli: &Cli, command: &Command) -> anyhow::Result<()> {
     match command {
         Command::Show => {
-            let cfg = load(cli, Overrides::default())?;
+            let mut cfg = load(cli, Overrides::default())?;
+            cfg.database_url = cfg.database_url.as_deref().map(redact_password);
+            cfg.redis_url = cfg.redis_url.as_deref().map(redact_password);
             let secret = if cfg.auth.jwt_secret.is_some() {
                 "[redacted]"
             } else {
@@ -21,5 +23,17 @@ pub fn run(cli: &Cli, command: &Command) -> anyhow::Result<()> {
             println!("# auth.jwt_secret: {secret}");
             Ok(())
         }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:[redacted]@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    match rest.split_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:[redacted]@{host}")
+        }
+        _ => url.to_owned(),
     }
 }
