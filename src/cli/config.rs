@@ -28,7 +28,9 @@ pub fn run(cli: &Cli, command: &Command) -> anyhow::Result<()> {
 
 /// `postgres://user:secret@host/db` → `postgres://user:[redacted]@host/db`.
 fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
     match rest.split_once('@') {
         Some((userinfo, host)) if userinfo.contains(':') => {
             let user = userinfo.split(':').next().unwrap_or_default();

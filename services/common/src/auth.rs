@@ -3,7 +3,9 @@
 //! The gateway issues tokens; every service verifies them itself with the same key, algorithm,
 //! issuer and audience, so an identity header forged past the gateway buys nothing.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
+
+use axum::extract::{FromRef, FromRequestParts};
 
 use argon2::{
     Algorithm as KdfAlgorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
@@ -12,6 +14,8 @@ use argon2::{
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::error::ApiError;
 
 /// The one signing algorithm; anything else in a token header is refused.
 const ALGORITHM: Algorithm = Algorithm::HS256;
@@ -224,22 +228,34 @@ pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
 }
 
 /// The 401 for a missing or refused token, with `WWW-Authenticate` as RFC 6750 asks.
-pub fn token_rejection(reason: &str) -> crate::error::ApiError {
-    let mut error = crate::error::ApiError::unauthorized(reason.to_owned());
+pub fn token_rejection(reason: &str) -> ApiError {
+    let mut error = ApiError::unauthorized(reason.to_owned());
     error.challenge = Some(format!("Bearer error=\"invalid_token\", error_description=\"{reason}\"").into_boxed_str());
     error
 }
 
-impl<S> axum::extract::FromRequestParts<S> for Caller
+/// The platform's keys and the request's bearer token, or the 401 for a missing token.
+fn keys_and_token<'a, S>(
+    parts: &'a http::request::Parts,
+    state: &S,
+    missing: &str,
+) -> Result<(Arc<JwtKeys>, &'a str), ApiError>
 where
-    std::sync::Arc<JwtKeys>: axum::extract::FromRef<S>,
+    Arc<JwtKeys>: FromRef<S>,
+{
+    let token = bearer(&parts.headers).ok_or_else(|| token_rejection(missing))?;
+    Ok((Arc::<JwtKeys>::from_ref(state), token))
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    Arc<JwtKeys>: FromRef<S>,
     S: Send + Sync,
 {
-    type Rejection = crate::error::ApiError;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let keys = <std::sync::Arc<JwtKeys> as axum::extract::FromRef<S>>::from_ref(state);
-        let token = bearer(&parts.headers).ok_or_else(|| token_rejection("missing bearer token"))?;
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        let (keys, token) = keys_and_token(parts, state, "missing bearer token")?;
         keys.verify(token)
             .map(Caller)
             .map_err(|e| token_rejection(&e.to_string()))
@@ -249,16 +265,15 @@ where
 /// Another component calling an internal endpoint.
 pub struct Internal(pub String);
 
-impl<S> axum::extract::FromRequestParts<S> for Internal
+impl<S> FromRequestParts<S> for Internal
 where
-    std::sync::Arc<JwtKeys>: axum::extract::FromRef<S>,
+    Arc<JwtKeys>: FromRef<S>,
     S: Send + Sync,
 {
-    type Rejection = crate::error::ApiError;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let keys = <std::sync::Arc<JwtKeys> as axum::extract::FromRef<S>>::from_ref(state);
-        let token = bearer(&parts.headers).ok_or_else(|| token_rejection("missing internal credential"))?;
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        let (keys, token) = keys_and_token(parts, state, "missing internal credential")?;
         keys.verify_internal(token)
             .map(Internal)
             .map_err(|_| token_rejection("invalid internal credential"))

@@ -106,22 +106,11 @@ impl ListQuery {
         let filter = TaskFilter {
             status: self
                 .status
-                .map(|s| {
-                    Status::parse(&s).ok_or_else(|| {
-                        ApiError::invalid("status", format!("status must be one of {}", Status::ALL.join(", ")))
-                    })
-                })
+                .map(|s| Status::parse_field("status", Some(&s)))
                 .transpose()?,
             priority: self
                 .priority
-                .map(|p| {
-                    Priority::parse(&p).ok_or_else(|| {
-                        ApiError::invalid(
-                            "priority",
-                            format!("priority must be one of {}", Priority::ALL.join(", ")),
-                        )
-                    })
-                })
+                .map(|p| Priority::parse_field("priority", Some(&p)))
                 .transpose()?,
             assignee_id: self.assignee_id,
             patient_id: self.patient_id,

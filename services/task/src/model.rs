@@ -41,6 +41,13 @@ macro_rules! string_enum {
             pub fn parse(s: &str) -> Option<Self> {
                 match s { $($text => Some(Self::$variant),)+ _ => None }
             }
+
+            /// Parses input for `field`; anything else (or nothing) is a 422 listing the choices.
+            pub fn parse_field(field: &'static str, value: Option<&str>) -> Result<Self, ApiError> {
+                value.and_then(Self::parse).ok_or_else(|| {
+                    ApiError::invalid(field, format!("{field} must be one of {}", Self::ALL.join(", ")))
+                })
+            }
         }
     };
 }
@@ -156,19 +163,11 @@ fn description(value: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 fn status(value: Option<String>) -> Result<Status, ApiError> {
-    value
-        .as_deref()
-        .and_then(Status::parse)
-        .ok_or_else(|| ApiError::invalid("status", format!("status must be one of {}", Status::ALL.join(", "))))
+    Status::parse_field("status", value.as_deref())
 }
 
 fn priority(value: Option<String>) -> Result<Priority, ApiError> {
-    value.as_deref().and_then(Priority::parse).ok_or_else(|| {
-        ApiError::invalid(
-            "priority",
-            format!("priority must be one of {}", Priority::ALL.join(", ")),
-        )
-    })
+    Priority::parse_field("priority", value.as_deref())
 }
 
 /// A validated new task.

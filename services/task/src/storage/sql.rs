@@ -83,6 +83,53 @@ macro_rules! sql_task_store {
             .map(drop)
         }
 
+        /// Proves, in one round trip, that every reference given is in the caller's organisation,
+        /// so a foreign id is a clear 422 on both backends rather than a constraint error.
+        async fn check_references(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            org: emrlab_common::auth::OrgId,
+            patient: Option<uuid::Uuid>,
+            assignee: Option<uuid::Uuid>,
+            ward: Option<uuid::Uuid>,
+        ) -> Result<(), crate::error::TaskError> {
+            use emrlab_common::error::ApiError;
+            if patient.is_none() && assignee.is_none() && ward.is_none() {
+                return Ok(());
+            }
+            let (patients, assignees, wards): (i64, i64, i64) = sqlx::query_as(
+                "SELECT (SELECT count(*) FROM patients WHERE org_id = $1 AND id = $2), \
+                        (SELECT count(*) FROM practitioners WHERE org_id = $1 AND id = $3), \
+                        (SELECT count(*) FROM wards WHERE org_id = $1 AND id = $4)",
+            )
+            .bind(org.0)
+            .bind(patient)
+            .bind(assignee)
+            .bind(ward)
+            .fetch_one(conn)
+            .await?;
+            let missing = [
+                (
+                    patient.is_some() && patients == 0,
+                    "patient_id",
+                    "no such patient in your organisation",
+                ),
+                (
+                    assignee.is_some() && assignees == 0,
+                    "assignee_id",
+                    "no such practitioner in your organisation",
+                ),
+                (
+                    ward.is_some() && wards == 0,
+                    "ward_id",
+                    "no such ward in your organisation",
+                ),
+            ];
+            match missing.into_iter().find(|(missing, _, _)| *missing) {
+                Some((_, field, message)) => Err(ApiError::invalid(field, message).into()),
+                None => Ok(()),
+            }
+        }
+
         fn push_filters(
             qb: &mut sqlx::QueryBuilder<$db>,
             org: emrlab_common::auth::OrgId,
@@ -129,29 +176,14 @@ macro_rules! sql_task_store {
                 new: crate::model::NewTask,
             ) -> Result<crate::model::Task, crate::error::TaskError> {
                 let mut w = self.db.begin_write().await?;
-                // One round trip proves every reference is in the caller's organisation, so a
-                // foreign id is a clear 422 on both backends rather than a constraint error.
-                let (patients, assignees, wards): (i64, i64, i64) = sqlx::query_as(
-                    "SELECT (SELECT count(*) FROM patients WHERE org_id = $1 AND id = $2), \
-                            (SELECT count(*) FROM practitioners WHERE org_id = $1 AND id = $3), \
-                            (SELECT count(*) FROM wards WHERE org_id = $1 AND id = $4)",
+                check_references(
+                    &mut w.tx,
+                    actor.org,
+                    Some(new.patient_id),
+                    new.assignee_id,
+                    new.ward_id,
                 )
-                .bind(actor.org.0)
-                .bind(new.patient_id)
-                .bind(new.assignee_id)
-                .bind(new.ward_id)
-                .fetch_one(&mut *w.tx)
                 .await?;
-                use emrlab_common::error::ApiError;
-                if patients == 0 {
-                    return Err(ApiError::invalid("patient_id", "no such patient in your organisation").into());
-                }
-                if new.assignee_id.is_some() && assignees == 0 {
-                    return Err(ApiError::invalid("assignee_id", "no such practitioner in your organisation").into());
-                }
-                if new.ward_id.is_some() && wards == 0 {
-                    return Err(ApiError::invalid("ward_id", "no such ward in your organisation").into());
-                }
                 let task = new.into_task(
                     crate::model::TaskId(uuid::Uuid::now_v7()),
                     emrlab_common::db::now(),
@@ -230,22 +262,14 @@ macro_rules! sql_task_store {
                         });
                     }
                 }
-                let (assignees, wards): (i64, i64) = sqlx::query_as(
-                    "SELECT (SELECT count(*) FROM practitioners WHERE org_id = $1 AND id = $2), \
-                            (SELECT count(*) FROM wards WHERE org_id = $1 AND id = $3)",
+                check_references(
+                    &mut w.tx,
+                    actor.org,
+                    None,
+                    change.assignee_id.flatten(),
+                    change.ward_id.flatten(),
                 )
-                .bind(actor.org.0)
-                .bind(change.assignee_id.flatten())
-                .bind(change.ward_id.flatten())
-                .fetch_one(&mut *w.tx)
                 .await?;
-                use emrlab_common::error::ApiError;
-                if change.assignee_id.flatten().is_some() && assignees == 0 {
-                    return Err(ApiError::invalid("assignee_id", "no such practitioner in your organisation").into());
-                }
-                if change.ward_id.flatten().is_some() && wards == 0 {
-                    return Err(ApiError::invalid("ward_id", "no such ward in your organisation").into());
-                }
                 let next = change.apply(&current, emrlab_common::db::now())?;
                 sqlx::query(
                     "UPDATE tasks SET title = $3, description = $4, status = $5, priority = $6, assignee_id = $7, \
