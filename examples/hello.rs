@@ -10,9 +10,7 @@ use axum::{Router, routing::get};
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let addr: SocketAddr = match std::env::args().nth(1) {
-        Some(arg) => arg
-            .parse()
-            .map_err(|e| anyhow::anyhow!("bad address {arg:?}: {e}"))?,
+        Some(arg) => arg.parse().map_err(|e| anyhow::anyhow!("bad address {arg:?}: {e}"))?,
         None => SocketAddr::from(([127, 0, 0, 1], 3000)),
     };
     let app = Router::new().route("/", get(|| async { "Hello, World!" }));
