@@ -1,6 +1,6 @@
 //! Middleware in front of every authenticated route: the token check, then the rate limiter.
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use axum::{
     extract::{ConnectInfo, Request, State},
@@ -12,6 +12,7 @@ use emrlab_common::{
     auth::{Claims, bearer, token_rejection},
     error::ApiError,
     metrics::names,
+    server::ClientAddr,
 };
 
 use crate::{AppState, config::LimitKey};
@@ -45,8 +46,8 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         LimitKey::Token => req.extensions().get::<Claims>().map(|c| c.jti.to_string()),
         LimitKey::Client => req
             .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string()),
+            .get::<ConnectInfo<ClientAddr>>()
+            .map(|c| c.0.0.ip().to_string()),
     };
     let limiter = state.limits.requests.load();
     if let Err(wait) = limiter.check(key.as_deref().unwrap_or("-")) {

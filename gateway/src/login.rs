@@ -5,7 +5,6 @@
 //! `auth.max_concurrent_hashes` permits: a login storm queues instead of exhausting memory.
 
 use std::{
-    net::SocketAddr,
     sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
@@ -26,6 +25,7 @@ use emrlab_common::{
     error::ApiError,
     extract::Json,
     metrics::names,
+    server::ClientAddr,
 };
 
 use crate::{AppState, credentials::Credentials, guard::retry_after};
@@ -139,12 +139,12 @@ async fn issue(state: &AppState, who: &Credentials) -> Result<TokenPair, ApiErro
 }
 
 /// Login and refresh share a per-address limit: both mint tokens, and login is the costly one.
-fn limit_logins(state: &AppState, client: SocketAddr) -> Result<(), ApiError> {
+fn limit_logins(state: &AppState, client: ClientAddr) -> Result<(), ApiError> {
     state
         .limits
         .logins
         .load()
-        .check(&client.ip().to_string())
+        .check(&client.0.ip().to_string())
         .map_err(|wait| {
             metrics::counter!(names::RATE_LIMITED, "component" => "gateway", "limiter" => "login").increment(1);
             ApiError::new(
@@ -159,7 +159,7 @@ fn limit_logins(state: &AppState, client: SocketAddr) -> Result<(), ApiError> {
 /// `POST /api/v1/auth/login` `{username, password}` → a token pair, or 401 without saying which was wrong.
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ConnectInfo(client): ConnectInfo<ClientAddr>,
     Json(body): Json<LoginBody>,
 ) -> Result<JsonResponse<TokenPair>, ApiError> {
     limit_logins(&state, client)?;
@@ -211,7 +211,7 @@ pub async fn login(
 /// `POST /api/v1/auth/refresh` `{refresh_token}` → a new pair; the old refresh token is spent.
 pub async fn refresh(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ConnectInfo(client): ConnectInfo<ClientAddr>,
     Json(body): Json<RefreshBody>,
 ) -> Result<JsonResponse<TokenPair>, ApiError> {
     limit_logins(&state, client)?;

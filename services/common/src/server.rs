@@ -1,7 +1,14 @@
 //! The one way every component serves HTTP: bind first (port 0 works, the caller reads the
 //! address), then serve until the shutdown token fires, letting in-flight requests finish.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use axum::{
     Router,
@@ -11,7 +18,11 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
-use tokio::net::TcpListener;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore},
+};
 use tokio_util::sync::CancellationToken;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -30,10 +41,87 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The request-id header, generated at the edge when absent and forwarded to every hop.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Connections one listener holds open at once; more wait in the kernel's accept backlog.
+/// Two listeners at this cap stay under the 20,000 open files a process may have here, with room
+/// for pools and upstream connections.
+pub const MAX_CONNECTIONS: usize = 8_192;
+
 /// A bound listener with the app it will serve.
 pub struct Server {
     listener: TcpListener,
     app: Router,
+}
+
+/// A listener that stops accepting at [`MAX_CONNECTIONS`] until a connection closes.
+pub struct CappedListener {
+    inner: TcpListener,
+    slots: Arc<Semaphore>,
+}
+
+/// The peer's address, as `ConnectInfo<ClientAddr>` in handlers (rate limits per client).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, CappedListener>> for ClientAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, CappedListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+/// A connection holding its slot until it is dropped.
+pub struct CappedStream {
+    stream: TcpStream,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl axum::serve::Listener for CappedListener {
+    type Io = CappedStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        // The semaphore is never closed, so acquiring only fails if that invariant breaks.
+        let slot = loop {
+            if let Ok(slot) = self.slots.clone().acquire_owned().await {
+                break slot;
+            }
+        };
+        let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+        // Responses are small and latency matters more than packet count.
+        let _ = stream.set_nodelay(true);
+        (CappedStream { stream, _slot: slot }, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+impl AsyncRead for CappedStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for CappedStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
 }
 
 impl Server {
@@ -50,8 +138,12 @@ impl Server {
 
     /// Serves until `shutdown` is cancelled, then waits for in-flight requests.
     pub fn run(self, shutdown: CancellationToken) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
-        let app = self.app.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
+        let app = self.app.into_make_service_with_connect_info::<ClientAddr>();
+        let listener = CappedListener {
+            inner: self.listener,
+            slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+        };
+        axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .into_future()
     }
