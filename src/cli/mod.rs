@@ -8,6 +8,7 @@ use serde::Serialize;
 use emrlab::PlatformConfig;
 
 mod config;
+mod load;
 mod serve;
 mod setup;
 mod up;
@@ -38,6 +39,8 @@ enum Command {
     Up(up::Args),
     /// Run one component alone, as a container does.
     Serve(serve::Args),
+    /// Drive load at a system (this one or any other) and report honest percentiles.
+    Load(load::Args),
     /// Apply the database migrations.
     Migrate,
     /// Seed an empty database.
@@ -87,6 +90,14 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Load(args)) = &cli.command {
+        // The load generator runs its own worker threads and runtimes; it needs none here.
+        drop(runtime);
+        return load::run(args).unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        });
+    }
     let result = runtime.block_on(async {
         match &cli.command {
             None => up::run(&cli, &up::Args::default()).await,
@@ -95,6 +106,7 @@ pub fn main() -> ExitCode {
             Some(Command::Migrate) => setup::migrate(&cli).await,
             Some(Command::Seed(args)) => setup::seed(&cli, args).await,
             Some(Command::Config { command }) => config::run(&cli, command),
+            Some(Command::Load(_)) => Ok(()),
         }
     });
     match result {

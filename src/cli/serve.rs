@@ -11,6 +11,8 @@ use super::{Cli, Overrides, load};
 pub enum Component {
     Gateway,
     Task,
+    /// A target with known behaviour for load-generator tests and labs.
+    Stall,
 }
 
 #[derive(clap::Args)]
@@ -20,21 +22,54 @@ pub struct Args {
     /// Where it listens (default: its configured address).
     #[arg(long, value_name = "ADDR")]
     addr: Option<SocketAddr>,
+    /// stall: time each request takes once a worker has it.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    service_time: Option<std::time::Duration>,
+    /// stall: requests served at once.
+    #[arg(long)]
+    workers: Option<u32>,
+    /// stall: period of the server-wide freezes.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    stall_every: Option<std::time::Duration>,
+    /// stall: length of each freeze.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    stall_for: Option<std::time::Duration>,
+}
+
+async fn serve_stall(args: &Args) -> anyhow::Result<()> {
+    let defaults = emrlab_loadgen::stall::Config::default();
+    let config = emrlab_loadgen::stall::Config {
+        addr: args.addr.unwrap_or(defaults.addr),
+        service_time: args.service_time.unwrap_or(defaults.service_time),
+        workers: args.workers.unwrap_or(defaults.workers),
+        stall_every: args.stall_every.unwrap_or(defaults.stall_every),
+        stall_for: args.stall_for.unwrap_or(defaults.stall_for),
+    };
+    let server =
+        emrlab_common::server::Server::bind(config.addr, emrlab_loadgen::stall::router(config.clone())).await?;
+    println!("stall server on http://{} ({config:?})", server.local_addr()?);
+    server
+        .run(emrlab_common::server::shutdown_on_signal())
+        .await
+        .context("stall server")
 }
 
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
+    if let Component::Stall = args.component {
+        return serve_stall(args).await;
+    }
     let mut overrides = Overrides::default();
     if let Some(addr) = args.addr {
         let section = match args.component {
             Component::Gateway => &mut overrides.gateway,
-            Component::Task => &mut overrides.tasks,
+            Component::Task | Component::Stall => &mut overrides.tasks,
         };
         section.insert("addr".into(), addr.to_string().into());
     }
     let cfg = load(cli, overrides)?;
     let keys = emrlab::jwt_keys(&cfg, false)?;
     let (server, name) = match args.component {
-        Component::Task => (emrlab::bind_task(&cfg, keys).await?.0, "task"),
+        Component::Task | Component::Stall => (emrlab::bind_task(&cfg, keys).await?.0, "task"),
         Component::Gateway => {
             let task_url = cfg
                 .services

@@ -1,0 +1,181 @@
+//! A scenario compiled for running: templates parsed once, request names numbered, the target's
+//! address resolved. Everything a VU reads per request is here, shared and immutable.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use http::{HeaderName, Method};
+
+use crate::{
+    scenario::{Check, Scenario, UserPool},
+    template::{JsonTemplate, Template, parse_request_line},
+    think::Think,
+    thresholds::Threshold,
+};
+
+/// Where requests go.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `host:port` to connect to.
+    pub addr: Arc<str>,
+    /// The `Host` header.
+    pub host: http::HeaderValue,
+    /// The base URL as given.
+    pub base_url: String,
+}
+
+impl Target {
+    /// Parses a base URL such as `http://127.0.0.1:8080` (plain HTTP only).
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let uri: http::Uri = url.parse().map_err(|_| format!("`{url}` is not a URL"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(format!("`{url}`: only http:// targets are supported"));
+        }
+        let authority = uri.authority().ok_or_else(|| format!("`{url}` has no host"))?;
+        let port = authority.port_u16().unwrap_or(80);
+        let addr = format!("{}:{port}", authority.host());
+        Ok(Self {
+            addr: addr.into(),
+            host: http::HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?,
+            base_url: url.trim_end_matches('/').to_owned(),
+        })
+    }
+}
+
+/// A step ready to run.
+#[derive(Debug)]
+pub struct PlanStep {
+    /// Index of its request name in [`Plan::step_names`].
+    pub id: usize,
+    pub name: String,
+    pub request: Option<(Method, Template)>,
+    pub headers: Vec<(HeaderName, Template)>,
+    pub body: Option<JsonTemplate>,
+    pub check: Check,
+    pub captures: Vec<(String, String)>,
+    /// Whether checks or captures read the body (otherwise it is drained unread).
+    pub reads_body: bool,
+    pub think: Option<Think>,
+    pub repeat: u32,
+    pub every_nth_vu: Option<u32>,
+}
+
+/// A weighted flow.
+#[derive(Debug)]
+pub struct PlanFlow {
+    pub name: String,
+    pub weight: u32,
+    pub steps: Vec<PlanStep>,
+}
+
+/// A compiled scenario.
+#[derive(Debug)]
+pub struct Plan {
+    pub scenario: Scenario,
+    pub target: Target,
+    pub setup: Vec<PlanStep>,
+    pub flows: Vec<PlanFlow>,
+    pub step_names: Vec<String>,
+    pub thresholds: Vec<Threshold>,
+    pub users: Option<UserPool>,
+}
+
+impl Plan {
+    /// Compiles a (validated) scenario against a base URL.
+    pub fn compile(scenario: Scenario, base_url: &str) -> Result<Self, String> {
+        let target = Target::parse(base_url)?;
+        let mut names: Vec<String> = Vec::new();
+        let mut compile = |step: &crate::scenario::Step| -> Result<PlanStep, String> {
+            let id = names.iter().position(|n| n == &step.name).unwrap_or_else(|| {
+                names.push(step.name.clone());
+                names.len() - 1
+            });
+            let context = |e: String| format!("step {}: {e}", step.name);
+            let headers = step
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    let name =
+                        HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("`{k}` is not a header name"))?;
+                    Ok((name, Template::parse(v)?))
+                })
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(context)?;
+            Ok(PlanStep {
+                id,
+                name: step.name.clone(),
+                request: step
+                    .request
+                    .as_deref()
+                    .map(parse_request_line)
+                    .transpose()
+                    .map_err(context)?,
+                headers,
+                body: step
+                    .json
+                    .as_ref()
+                    .map(JsonTemplate::compile)
+                    .transpose()
+                    .map_err(context)?,
+                reads_body: !step.capture.is_empty() || !step.check.has.is_empty() || !step.check.equals.is_empty(),
+                check: step.check.clone(),
+                captures: step
+                    .capture
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<BTreeMap<_, _>>()
+                    .into_iter()
+                    .collect(),
+                think: step.think.as_deref().map(Think::parse).transpose().map_err(context)?,
+                repeat: step.repeat.max(1),
+                every_nth_vu: step.every_nth_vu.filter(|n| *n > 1),
+            })
+        };
+        let setup = scenario
+            .setup
+            .steps
+            .iter()
+            .map(&mut compile)
+            .collect::<Result<Vec<_>, _>>()?;
+        let flows = scenario
+            .flows
+            .iter()
+            .map(|f| {
+                Ok(PlanFlow {
+                    name: f.name.clone(),
+                    weight: f.weight,
+                    steps: f.steps.iter().map(&mut compile).collect::<Result<_, String>>()?,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let thresholds = scenario
+            .thresholds
+            .iter()
+            .flat_map(|(metric, exprs)| exprs.iter().map(move |e| Threshold::parse(metric, e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            users: scenario.users.clone(),
+            scenario,
+            target,
+            setup,
+            flows,
+            step_names: names,
+            thresholds,
+        })
+    }
+
+    /// The flow for a draw in `0..total_weight()`.
+    pub fn flow_for(&self, mut draw: u32) -> &PlanFlow {
+        for flow in &self.flows {
+            if draw < flow.weight {
+                return flow;
+            }
+            draw -= flow.weight;
+        }
+        &self.flows[0]
+    }
+
+    /// The sum of flow weights.
+    pub fn total_weight(&self) -> u32 {
+        self.flows.iter().map(|f| f.weight).sum::<u32>().max(1)
+    }
+}

@@ -1,0 +1,224 @@
+//! The result file (`--out result.json`): the whole run, in a format documented in
+//! docs/result-format.md. Histograms are stored serialized (HdrHistogram V2, base64), so results
+//! of several processes or runs merge exactly.
+
+use std::collections::BTreeMap;
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use hdrhistogram::{
+    Histogram,
+    serialization::{Deserializer, Serializer, V2Serializer},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    run::Outcome,
+    scenario::Scenario,
+    stats::{Second, StepStats, percentile_ms},
+    thresholds::Verdict,
+};
+
+/// The format tag; bumped on any incompatible change.
+pub const FORMAT: &str = "emrlab-load-result/1";
+
+/// Latency statistics in milliseconds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Latency {
+    pub min_ms: f64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        let ms = |v: u64| v as f64 / 1_000.0;
+        Self {
+            min_ms: if h.is_empty() { 0.0 } else { ms(h.min()) },
+            mean_ms: h.mean() / 1_000.0,
+            p50_ms: percentile_ms(h, 50.0),
+            p90_ms: percentile_ms(h, 90.0),
+            p95_ms: percentile_ms(h, 95.0),
+            p99_ms: percentile_ms(h, 99.0),
+            p999_ms: percentile_ms(h, 99.9),
+            max_ms: if h.is_empty() { 0.0 } else { ms(h.max()) },
+        }
+    }
+}
+
+/// One request name's results.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepResult {
+    pub name: String,
+    pub requests: u64,
+    pub failed: u64,
+    pub statuses: BTreeMap<String, u64>,
+    pub checks_passed: u64,
+    pub checks_failed: u64,
+    /// Latency from each request's intended send time (open model); what to quote.
+    pub corrected: Latency,
+    /// Latency from the actual send time; equals `corrected` in the closed model.
+    pub uncorrected: Latency,
+    /// Base64 HdrHistogram V2 (microseconds), to merge runs exactly.
+    pub histograms: Histograms,
+}
+
+/// Serialized histograms.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Histograms {
+    pub corrected: String,
+    pub uncorrected: String,
+}
+
+/// Totals over every request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Totals {
+    pub requests: u64,
+    pub failed: u64,
+    pub requests_per_second: f64,
+    pub iterations: u64,
+    pub dropped_iterations: u64,
+    pub checks_passed: u64,
+    pub checks_failed: u64,
+}
+
+/// Where the run ran.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Machine {
+    pub hostname: String,
+    pub cpus: usize,
+    pub os: String,
+}
+
+/// The result file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    pub format: String,
+    pub scenario: Scenario,
+    pub target: String,
+    pub machine: Machine,
+    pub started_at: String,
+    pub elapsed_s: f64,
+    pub workers: usize,
+    pub totals: Totals,
+    pub all: StepResult,
+    pub steps: Vec<StepResult>,
+    pub timeline: Vec<Second>,
+    pub thresholds: Vec<VerdictResult>,
+    pub aborts: BTreeMap<String, u64>,
+    pub scraped: Vec<crate::scrape::Scrape>,
+}
+
+/// A threshold's verdict as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerdictResult {
+    pub metric: String,
+    pub condition: String,
+    pub actual: Option<f64>,
+    pub ok: bool,
+}
+
+impl From<&Verdict> for VerdictResult {
+    fn from(v: &Verdict) -> Self {
+        Self {
+            metric: v.metric.clone(),
+            condition: v.condition.clone(),
+            actual: v.actual,
+            ok: v.ok,
+        }
+    }
+}
+
+/// Serializes a histogram to base64 V2.
+pub fn encode(h: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    match V2Serializer::new().serialize(h, &mut bytes) {
+        Ok(_) => STANDARD.encode(bytes),
+        Err(_) => String::new(),
+    }
+}
+
+/// Reads a histogram written by [`encode`].
+pub fn decode(text: &str) -> Option<Histogram<u64>> {
+    let bytes = STANDARD.decode(text).ok()?;
+    Deserializer::new().deserialize(&mut bytes.as_slice()).ok()
+}
+
+fn step_result(s: &StepStats) -> StepResult {
+    StepResult {
+        name: s.name.clone(),
+        requests: s.count(),
+        failed: s.failed,
+        statuses: s
+            .statuses
+            .iter()
+            .map(|(k, v)| (if *k == 0 { "error".to_owned() } else { k.to_string() }, *v))
+            .collect(),
+        checks_passed: s.checks_passed,
+        checks_failed: s.checks_failed,
+        corrected: Latency::of(&s.corrected),
+        uncorrected: Latency::of(&s.uncorrected),
+        histograms: Histograms {
+            corrected: encode(&s.corrected),
+            uncorrected: encode(&s.uncorrected),
+        },
+    }
+}
+
+impl RunResult {
+    /// The result of a finished run.
+    pub fn new(scenario: &Scenario, target: &str, outcome: &Outcome, started_at: time::OffsetDateTime) -> Self {
+        let total = outcome.summary.total();
+        let measured = scenario.duration().min(outcome.elapsed).as_secs_f64().max(1e-9);
+        Self {
+            format: FORMAT.to_owned(),
+            scenario: scenario.clone(),
+            target: target.to_owned(),
+            machine: Machine {
+                hostname: std::fs::read_to_string("/etc/hostname")
+                    .map(|h| h.trim().to_owned())
+                    .unwrap_or_default(),
+                cpus: std::thread::available_parallelism().map_or(1, usize::from),
+                os: std::env::consts::OS.to_owned(),
+            },
+            started_at: started_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            elapsed_s: outcome.elapsed.as_secs_f64(),
+            workers: outcome.workers,
+            totals: Totals {
+                requests: total.count(),
+                failed: total.failed,
+                requests_per_second: total.count() as f64 / measured,
+                iterations: outcome.summary.iterations,
+                dropped_iterations: outcome.summary.dropped,
+                checks_passed: total.checks_passed,
+                checks_failed: total.checks_failed,
+            },
+            all: step_result(&total),
+            steps: outcome.summary.steps.iter().map(step_result).collect(),
+            timeline: outcome.summary.timeline.clone(),
+            thresholds: outcome.verdicts.iter().map(VerdictResult::from).collect(),
+            aborts: outcome.aborts.clone(),
+            scraped: outcome.scraped.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_histogram_survives_the_file() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
+        for v in [1, 10, 100, 12_345, 9_999_999] {
+            h.record(v).unwrap();
+        }
+        assert_eq!(decode(&encode(&h)).unwrap(), h);
+    }
+}

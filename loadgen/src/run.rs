@@ -1,0 +1,141 @@
+//! The coordinator: starts the workers on their own threads, follows their per-second reports
+//! (progress, timeline), scrapes the target's metrics, then merges the workers' summaries and
+//! judges the thresholds.
+
+use std::{
+    sync::{Arc, mpsc},
+    time::{Duration, Instant},
+};
+
+use hdrhistogram::Histogram;
+
+use crate::{
+    plan::Plan,
+    progress::Progress,
+    scrape::Scraper,
+    stats::{Second, Summary, percentile_ms},
+    thresholds::Verdict,
+    vu::Aborts,
+    worker::{self, Tick},
+};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Worker threads (default: one per core).
+    pub workers: usize,
+    /// Show live progress.
+    pub progress: bool,
+    /// Prometheus endpoints to scrape while running.
+    pub scrape: Vec<String>,
+    pub scrape_every: Duration,
+}
+
+/// A finished run.
+pub struct Outcome {
+    pub summary: Summary,
+    pub elapsed: Duration,
+    pub verdicts: Vec<Verdict>,
+    pub aborts: Aborts,
+    pub scraped: Vec<crate::scrape::Scrape>,
+    pub workers: usize,
+}
+
+impl Outcome {
+    /// Whether every threshold held.
+    pub fn passed(&self) -> bool {
+        self.verdicts.iter().all(|v| v.ok)
+    }
+}
+
+/// Runs a plan to the end (blocking the calling thread).
+pub fn run(plan: Plan, options: &RunOptions) -> std::io::Result<Outcome> {
+    let plan = Arc::new(plan);
+    let workers = options.workers.max(1);
+    let (tx, rx) = mpsc::channel::<Tick>();
+    let start = Instant::now();
+    let handles: Vec<_> = (0..workers)
+        .map(|i| {
+            let (plan, tx) = (plan.clone(), tx.clone());
+            std::thread::Builder::new()
+                .name(format!("loadgen-{i}"))
+                .spawn(move || worker::run(plan, i as u64, workers as u64, start, tx))
+        })
+        .collect::<Result<_, _>>()?;
+    drop(tx);
+    let scraper = Scraper::start(options.scrape.clone(), options.scrape_every);
+    let mut progress = Progress::new(options.progress, plan.scenario.duration());
+    let mut timeline: Vec<(Second, Histogram<u64>, usize)> = Vec::new();
+    // Each worker reports every second; a second is complete when all have reported it.
+    while let Ok(tick) = rx.recv() {
+        let t = tick.second.t as usize;
+        if timeline.len() <= t {
+            timeline.resize_with(t + 1, || {
+                (
+                    Second {
+                        t: 0,
+                        ..Second::default()
+                    },
+                    Histogram::new(3).unwrap_or_else(|_| unreachable!()),
+                    0,
+                )
+            });
+        }
+        let (second, histogram, reported) = &mut timeline[t];
+        second.t = t as u64;
+        add(second, &tick.second);
+        let _ = histogram.add(&tick.histogram);
+        *reported += 1;
+        if *reported == workers {
+            progress.second(second, histogram, start.elapsed());
+        }
+    }
+    let elapsed = start.elapsed();
+    let mut outputs = Vec::with_capacity(workers);
+    for handle in handles {
+        outputs.push(
+            handle
+                .join()
+                .map_err(|_| std::io::Error::other("a load worker panicked"))??,
+        );
+    }
+    progress.finish();
+    let mut parts = outputs.into_iter();
+    let first = parts.next().ok_or_else(|| std::io::Error::other("no workers ran"))?;
+    let (mut summary, mut aborts) = (first.summary, first.aborts);
+    for part in parts {
+        summary.merge(&part.summary);
+        for (reason, n) in part.aborts {
+            *aborts.entry(reason).or_default() += n;
+        }
+    }
+    summary.timeline = timeline
+        .into_iter()
+        .map(|(mut second, histogram, _)| {
+            (second.p50_ms, second.p95_ms, second.p99_ms) = (
+                percentile_ms(&histogram, 50.0),
+                percentile_ms(&histogram, 95.0),
+                percentile_ms(&histogram, 99.0),
+            );
+            second
+        })
+        .collect();
+    let measured = plan.scenario.duration().min(elapsed);
+    let verdicts = plan.thresholds.iter().map(|t| t.evaluate(&summary, measured)).collect();
+    Ok(Outcome {
+        summary,
+        elapsed,
+        verdicts,
+        aborts,
+        scraped: scraper.finish(),
+        workers,
+    })
+}
+
+fn add(into: &mut Second, from: &Second) {
+    into.requests += from.requests;
+    into.failed += from.failed;
+    into.iterations += from.iterations;
+    into.dropped += from.dropped;
+    into.vus += from.vus;
+}

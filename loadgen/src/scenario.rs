@@ -1,0 +1,337 @@
+//! Scenario files: what to send, how hard, and what counts as passing. TOML, so users copy a
+//! built-in one and edit it. Parsing reports the line and the field of a mistake.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+/// How load is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Model {
+    /// N virtual users, each looping its flow with think time (k6 ramping-vus).
+    Closed,
+    /// A target arrival rate of iterations per second, independent of response time
+    /// (k6 ramping-arrival-rate, wrk2); latency counts from each iteration's intended start.
+    Open,
+}
+
+/// One stage: move the target (VUs, or iterations/s) linearly to `target` over `duration`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    pub target: f64,
+}
+
+/// The `[load]` table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {
+    pub model: Model,
+    /// The target before the first stage (VUs or iterations/s).
+    #[serde(default)]
+    pub start: f64,
+    pub stages: Vec<Stage>,
+    /// Open model: the most VUs that may be busy at once; an arrival finding none free is dropped.
+    #[serde(default)]
+    pub max_vus: Option<u32>,
+    /// Open model: arrivals that find every VU busy wait for one, up to this many, and start late
+    /// (their latency counts from the intended time); beyond it they are dropped and counted.
+    #[serde(default = "default_max_waiting")]
+    pub max_waiting: u32,
+    /// How long in-flight iterations may finish after the last stage.
+    #[serde(default = "default_graceful_stop", with = "humantime_serde")]
+    pub graceful_stop: Duration,
+}
+
+fn default_max_waiting() -> u32 {
+    10_000
+}
+
+fn default_graceful_stop() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// `[users]`: each VU logs in as a different practitioner: VU i is `pattern` with n = first + i mod count.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPool {
+    /// `{n}` is replaced by the number, zero-padded to `width` digits (`nurse.{n}` → `nurse.0001`).
+    pub pattern: String,
+    pub count: u32,
+    #[serde(default = "one")]
+    pub first: u32,
+    #[serde(default = "four")]
+    pub width: usize,
+    pub password: String,
+}
+
+fn one() -> u32 {
+    1
+}
+fn four() -> usize {
+    4
+}
+fn weight_one() -> u32 {
+    1
+}
+fn repeat_one() -> u32 {
+    1
+}
+
+/// What a response must show; a failed check is counted, not fatal.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    /// Expected statuses; when given, other statuses count as failed requests too (so a 409 an
+    /// overbooking test expects is not an error).
+    #[serde(default)]
+    pub status: Vec<u16>,
+    /// JSON paths that must be present (`data.verified`, `items[0].id`).
+    #[serde(default)]
+    pub has: Vec<String>,
+    /// JSON paths and the value they must equal.
+    #[serde(default)]
+    pub equals: BTreeMap<String, toml::Value>,
+    /// The request must answer within this.
+    #[serde(default, with = "humantime_serde")]
+    pub max_latency: Option<Duration>,
+}
+
+/// One request (or pause) of a flow.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// The request name in reports and thresholds (`step:NAME`).
+    pub name: String,
+    /// `"METHOD /path?query"`, with `${variables}`; absent for a pure think step.
+    #[serde(default)]
+    pub request: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// A JSON body; strings in it are templates. A string that is exactly one `${var}` takes that
+    /// variable's JSON value (a number stays a number).
+    #[serde(default)]
+    pub json: Option<toml::Value>,
+    #[serde(default)]
+    pub check: Check,
+    /// Variables to capture from the JSON response: name = path (`items[*].id` captures a list).
+    #[serde(default)]
+    pub capture: BTreeMap<String, String>,
+    /// Pause after the step: `"1s"`, `"1s..3s"` (uniform) or `"exp(2s)"` (exponential, that mean).
+    #[serde(default)]
+    pub think: Option<String>,
+    /// Run the step this many times in a row (the seed journey creates 10 tasks).
+    #[serde(default = "repeat_one")]
+    pub repeat: u32,
+    /// Only every Nth VU runs the step (the seed journey syncs on every 5th VU).
+    #[serde(default)]
+    pub every_nth_vu: Option<u32>,
+}
+
+/// A weighted sequence of steps; each iteration of a VU runs one flow picked by weight.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flow {
+    pub name: String,
+    #[serde(default = "weight_one")]
+    pub weight: u32,
+    pub steps: Vec<Step>,
+}
+
+/// Steps a VU runs before its first iteration (log in), again when a captured token is about
+/// to expire.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setup {
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    /// Rerun the setup when this long has passed since it ran (refresh before a token expires).
+    #[serde(default, with = "humantime_serde")]
+    pub rerun_after: Option<Duration>,
+}
+
+/// A whole scenario file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub load: LoadSpec,
+    /// Metric → conditions, in k6's spirit: `http_req_duration = ["p95<500ms"]`,
+    /// `"step:create_task" = ["p95<1s"]`, `http_req_failed = ["rate<0.01"]`, `checks = ["rate>0.99"]`.
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub users: Option<UserPool>,
+    #[serde(default)]
+    pub setup: Setup,
+    pub flows: Vec<Flow>,
+}
+
+/// A scenario that cannot run, with where the problem is.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{source_name}: {message}")]
+    Parse { source_name: String, message: String },
+    #[error("{source_name}: {field}: {message}")]
+    Invalid {
+        source_name: String,
+        field: String,
+        message: String,
+    },
+}
+
+impl Scenario {
+    /// Parses and checks a scenario; `source_name` (a file name) prefixes every error.
+    pub fn parse(text: &str, source_name: &str) -> Result<Self, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+            source_name: source_name.to_owned(),
+            message: describe_toml_error(text, &e),
+        })?;
+        scenario.validate().map_err(|(field, message)| ScenarioError::Invalid {
+            source_name: source_name.to_owned(),
+            field,
+            message,
+        })?;
+        Ok(scenario)
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |field: String, message: &str| Err((field, message.to_owned()));
+        if self.load.stages.is_empty() {
+            return bad("load.stages".into(), "at least one stage is needed");
+        }
+        for (i, stage) in self.load.stages.iter().enumerate() {
+            if !(stage.target.is_finite() && stage.target >= 0.0) {
+                return bad(format!("load.stages[{i}].target"), "must be a number ≥ 0");
+            }
+        }
+        if self.flows.is_empty() || self.flows.iter().all(|f| f.weight == 0) {
+            return bad("flows".into(), "at least one flow with a weight above 0 is needed");
+        }
+        let steps = self.setup.steps.iter().map(|s| ("setup.steps", s)).chain(
+            self.flows
+                .iter()
+                .flat_map(|f| f.steps.iter().map(|s| ("flows.steps", s))),
+        );
+        for (section, step) in steps {
+            if let Some(request) = &step.request {
+                crate::template::parse_request_line(request)
+                    .map_err(|m| (format!("{section}[{}].request", step.name), m))?;
+            }
+            if let Some(think) = &step.think {
+                crate::think::Think::parse(think).map_err(|m| (format!("{section}[{}].think", step.name), m))?;
+            }
+            if step.request.is_none() && step.think.is_none() {
+                return bad(
+                    format!("{section}[{}]", step.name),
+                    "a step needs a request or a think pause",
+                );
+            }
+        }
+        for (metric, conditions) in &self.thresholds {
+            for condition in conditions {
+                crate::thresholds::Threshold::parse(metric, condition)
+                    .map_err(|m| (format!("thresholds.{metric}"), m))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The whole run's length (stages only).
+    pub fn duration(&self) -> Duration {
+        self.load.stages.iter().map(|s| s.duration).sum()
+    }
+
+    /// Stretches or shrinks every stage so the run lasts `total` (`--duration`).
+    pub fn rescale(&mut self, total: Duration) {
+        let current = self.duration().as_secs_f64();
+        if current > 0.0 {
+            let factor = total.as_secs_f64() / current;
+            for stage in &mut self.load.stages {
+                stage.duration = stage.duration.mul_f64(factor);
+            }
+        }
+    }
+
+    /// Multiplies every target (VUs or rate) and the VU pool (`--scale`).
+    pub fn scale(&mut self, factor: f64) {
+        self.load.start *= factor;
+        for stage in &mut self.load.stages {
+            stage.target *= factor;
+        }
+        if let Some(max) = &mut self.load.max_vus {
+            *max = ((*max as f64) * factor).ceil() as u32;
+        }
+    }
+}
+
+/// toml's message already names the line, column and field; keep it and show the line itself.
+fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().to_owned();
+    match error.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let content = text.lines().nth(line - 1).unwrap_or("").trim();
+            format!("line {line}: {message} (at `{content}`)")
+        }
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "t"
+[load]
+model = "closed"
+stages = [{ duration = "10s", target = 5 }]
+[[flows]]
+name = "f"
+steps = [{ name = "home", request = "GET /" }]
+"#;
+
+    #[test]
+    fn a_minimal_scenario_parses() {
+        let s = Scenario::parse(MINIMAL, "t.toml").unwrap();
+        assert_eq!((s.load.model, s.duration()), (Model::Closed, Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_typo_names_its_line_and_field() {
+        let text = MINIMAL.replace("target = 5", "targt = 5");
+        let err = Scenario::parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(
+            err.contains("t.toml") && err.contains("line 5") && err.contains("targt"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_bad_request_line_names_the_step() {
+        let text = MINIMAL.replace("GET /", "FETCH");
+        let err = Scenario::parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(err.contains("flows.steps[home].request"), "{err}");
+    }
+
+    #[test]
+    fn rescaling_keeps_the_shape() {
+        let mut s = Scenario::parse(
+            &MINIMAL.replace(
+                "stages = [{ duration = \"10s\", target = 5 }]",
+                "stages = [{ duration = \"10s\", target = 5 }, { duration = \"30s\", target = 5 }]",
+            ),
+            "t",
+        )
+        .unwrap();
+        s.rescale(Duration::from_secs(4));
+        assert_eq!(s.load.stages[0].duration, Duration::from_secs(1));
+        assert_eq!(s.load.stages[1].duration, Duration::from_secs(3));
+    }
+}

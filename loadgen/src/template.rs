@@ -1,0 +1,306 @@
+//! `${variable}` templates in paths, headers and JSON bodies, compiled once per scenario so a
+//! request costs a few string pushes, and the JSON paths used by checks and captures.
+
+use std::collections::HashMap;
+
+use http::Method;
+use rand::Rng;
+use serde_json::Value;
+
+/// What a `${…}` refers to.
+#[derive(Debug, Clone, PartialEq)]
+enum Var {
+    /// A captured or user variable (`${token}`, `${user.username}`).
+    Named(String),
+    /// The VU's number, from 0.
+    Vu,
+    /// The VU's iteration, from 0.
+    Iter,
+    /// A fresh UUID v4.
+    Uuid,
+    /// A random element of a captured list (`${pick:task_ids}`).
+    Pick(String),
+    /// A random integer in a closed range (`${rand:1..100}`).
+    Rand(i64, i64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Text(String),
+    Var(Var),
+}
+
+/// A compiled template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template(Vec<Part>);
+
+/// A VU's variables and counters, what templates read.
+#[derive(Debug, Default)]
+pub struct Vars {
+    pub values: HashMap<String, Value>,
+    pub vu: u64,
+    pub iteration: u64,
+}
+
+fn parse_var(name: &str) -> Result<Var, String> {
+    Ok(match name {
+        "vu" => Var::Vu,
+        "iter" => Var::Iter,
+        "uuid" => Var::Uuid,
+        _ => {
+            if let Some(list) = name.strip_prefix("pick:") {
+                Var::Pick(list.to_owned())
+            } else if let Some(range) = name.strip_prefix("rand:") {
+                let (low, high) = range
+                    .split_once("..")
+                    .ok_or_else(|| format!("`${{{name}}}`: write rand:LOW..HIGH"))?;
+                let parse = |v: &str| {
+                    v.trim()
+                        .parse::<i64>()
+                        .map_err(|_| format!("`${{{name}}}`: {v} is not an integer"))
+                };
+                Var::Rand(parse(low)?, parse(high)?)
+            } else if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+            {
+                return Err(format!("`${{{name}}}` is not a variable name"));
+            } else {
+                Var::Named(name.to_owned())
+            }
+        }
+    })
+}
+
+impl Template {
+    /// Compiles `text`; `$` not followed by `{` is literal.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            if start > 0 {
+                parts.push(Part::Text(rest[..start].to_owned()));
+            }
+            let end = rest[start..]
+                .find('}')
+                .ok_or_else(|| format!("`{text}`: a `${{` is not closed"))?;
+            parts.push(Part::Var(parse_var(&rest[start + 2..start + end])?));
+            rest = &rest[start + end + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest.to_owned()));
+        }
+        Ok(Self(parts))
+    }
+
+    /// The variable when the template is exactly one `${var}` (a JSON body keeps its type).
+    fn single_named(&self) -> Option<&str> {
+        match self.0.as_slice() {
+            [Part::Var(Var::Named(name))] => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Appends the rendered text; a missing variable is an error naming it.
+    pub fn render_into(&self, vars: &Vars, rng: &mut impl Rng, out: &mut String) -> Result<(), String> {
+        use std::fmt::Write;
+        for part in &self.0 {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Var(Var::Vu) => {
+                    let _ = write!(out, "{}", vars.vu);
+                }
+                Part::Var(Var::Iter) => {
+                    let _ = write!(out, "{}", vars.iteration);
+                }
+                Part::Var(Var::Uuid) => {
+                    let _ = write!(out, "{}", uuid::Builder::from_random_bytes(rng.random()).into_uuid());
+                }
+                Part::Var(Var::Rand(low, high)) => {
+                    let _ = write!(out, "{}", rng.random_range(*low..=*high));
+                }
+                Part::Var(Var::Named(name)) => push_value(
+                    out,
+                    vars.values
+                        .get(name)
+                        .ok_or_else(|| format!("variable `{name}` is not set"))?,
+                ),
+                Part::Var(Var::Pick(list)) => {
+                    let items = vars
+                        .values
+                        .get(list)
+                        .and_then(Value::as_array)
+                        .filter(|a| !a.is_empty());
+                    let items = items.ok_or_else(|| format!("`${{pick:{list}}}`: no captured list `{list}`"))?;
+                    push_value(out, &items[rng.random_range(0..items.len())]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Renders to a new string.
+    pub fn render(&self, vars: &Vars, rng: &mut impl Rng) -> Result<String, String> {
+        let mut out = String::new();
+        self.render_into(vars, rng, &mut out)?;
+        Ok(out)
+    }
+}
+
+fn push_value(out: &mut String, value: &Value) {
+    match value {
+        Value::String(s) => out.push_str(s),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// A JSON body whose strings are templates.
+#[derive(Debug, Clone)]
+pub enum JsonTemplate {
+    Literal(Value),
+    Text(Template),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+impl JsonTemplate {
+    /// Compiles a TOML value from a scenario file.
+    pub fn compile(value: &toml::Value) -> Result<Self, String> {
+        Ok(match value {
+            toml::Value::String(s) => Self::Text(Template::parse(s)?),
+            toml::Value::Array(items) => Self::Array(items.iter().map(Self::compile).collect::<Result<_, _>>()?),
+            toml::Value::Table(table) => Self::Object(
+                table
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), Self::compile(v)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            other => Self::Literal(serde_json::to_value(other).map_err(|e| e.to_string())?),
+        })
+    }
+
+    /// The JSON value for this VU now.
+    pub fn render(&self, vars: &Vars, rng: &mut impl Rng) -> Result<Value, String> {
+        Ok(match self {
+            Self::Literal(v) => v.clone(),
+            Self::Text(t) => match t.single_named().and_then(|n| vars.values.get(n)) {
+                Some(value) => value.clone(),
+                None => Value::String(t.render(vars, rng)?),
+            },
+            Self::Array(items) => Value::Array(items.iter().map(|i| i.render(vars, rng)).collect::<Result<_, _>>()?),
+            Self::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), v.render(vars, rng)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+        })
+    }
+}
+
+/// Splits `"POST /api/v1/tasks"` into a method and a path template.
+pub fn parse_request_line(line: &str) -> Result<(Method, Template), String> {
+    let (method, path) = line
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| format!("`{line}`: write METHOD /path"))?;
+    let method = match method {
+        "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => {
+            Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?
+        }
+        other => return Err(format!("`{other}` is not an HTTP method")),
+    };
+    let path = path.trim();
+    if !path.starts_with('/') && !path.starts_with("${") {
+        return Err(format!("`{path}`: the path must start with /"));
+    }
+    Ok((method, Template::parse(path)?))
+}
+
+/// The value at a path such as `data.items[0].id`; `[*]` maps over an array and yields a list.
+pub fn json_path(value: &Value, path: &str) -> Option<Value> {
+    let mut current = vec![value.clone()];
+    let mut spread = false;
+    for segment in path.split('.').filter(|s| !s.is_empty()) {
+        let (key, indexes) = match segment.find('[') {
+            Some(i) => (&segment[..i], &segment[i..]),
+            None => (segment, ""),
+        };
+        if !key.is_empty() {
+            current = current.into_iter().filter_map(|v| v.get(key).cloned()).collect();
+        }
+        for index in indexes.split('[').filter(|s| !s.is_empty()) {
+            let index = index.strip_suffix(']')?;
+            current = if index == "*" {
+                spread = true;
+                current
+                    .into_iter()
+                    .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+                    .collect()
+            } else {
+                let i: usize = index.parse().ok()?;
+                current.into_iter().filter_map(|v| v.get(i).cloned()).collect()
+            };
+        }
+    }
+    if spread {
+        Some(Value::Array(current))
+    } else {
+        current.into_iter().next()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{SeedableRng, rngs::StdRng};
+    use serde_json::json;
+
+    #[test]
+    fn variables_render_and_a_missing_one_is_named() {
+        let mut vars = Vars {
+            vu: 7,
+            ..Vars::default()
+        };
+        vars.values.insert("token".into(), json!("abc"));
+        let mut rng = StdRng::seed_from_u64(1);
+        let t = Template::parse("Bearer ${token} vu=${vu} n=${rand:5..5}").unwrap();
+        assert_eq!(t.render(&vars, &mut rng).unwrap(), "Bearer abc vu=7 n=5");
+        let missing = Template::parse("/tasks/${task_id}")
+            .unwrap()
+            .render(&vars, &mut rng)
+            .unwrap_err();
+        assert!(missing.contains("task_id"));
+    }
+
+    #[test]
+    fn a_body_keeps_the_type_of_a_whole_variable() {
+        let mut vars = Vars::default();
+        vars.values.insert("version".into(), json!(3));
+        vars.values.insert("ids".into(), json!(["a"]));
+        let body: toml::Value =
+            toml::from_str("version = \"${version}\"\ntitle = \"v${version}\"\nid = \"${pick:ids}\"").unwrap();
+        let rendered = JsonTemplate::compile(&body)
+            .unwrap()
+            .render(&vars, &mut StdRng::seed_from_u64(1))
+            .unwrap();
+        assert_eq!(rendered, json!({"version": 3, "title": "v3", "id": "a"}));
+    }
+
+    #[test]
+    fn json_paths_index_and_spread() {
+        let v = json!({"items": [{"id": "a"}, {"id": "b"}], "data": {"verified": true}});
+        assert_eq!(json_path(&v, "items[1].id"), Some(json!("b")));
+        assert_eq!(json_path(&v, "items[*].id"), Some(json!(["a", "b"])));
+        assert_eq!(json_path(&v, "data.verified"), Some(json!(true)));
+        assert_eq!(json_path(&v, "data.missing"), None);
+    }
+
+    #[test]
+    fn request_lines_need_a_method_and_a_path() {
+        assert!(parse_request_line("GET /api/v1/tasks?limit=50").is_ok());
+        assert!(parse_request_line("FETCH /x").is_err());
+        assert!(parse_request_line("GET tasks").is_err());
+    }
+}

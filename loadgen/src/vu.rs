@@ -1,0 +1,212 @@
+//! A virtual user: its connection, its variables, and how it runs one iteration of a flow,
+//! checking, capturing and thinking as the steps say.
+
+use std::{cell::RefCell, collections::BTreeMap, sync::Arc};
+
+use bytes::Bytes;
+use http::{Request, header};
+use http_body_util::Full;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::{
+    client::Connection,
+    plan::{Plan, PlanStep},
+    stats::{Outcome, Recorder},
+    template::{Vars, json_path},
+};
+
+/// Distinct reasons iterations were cut short, kept to this many so a broken run stays small.
+const MAX_ABORT_REASONS: usize = 20;
+
+/// Why iterations stopped early (a missing variable, an unreachable target), with counts.
+pub type Aborts = BTreeMap<String, u64>;
+
+/// One virtual user.
+pub struct Vu {
+    pub index: u64,
+    vars: Vars,
+    conn: Connection,
+    rng: StdRng,
+    set_up_at: Option<Instant>,
+}
+
+impl Vu {
+    /// VU `index` (global across workers), with its user from the pool.
+    pub fn new(plan: &Plan, index: u64) -> Self {
+        let mut vars = Vars {
+            vu: index,
+            ..Vars::default()
+        };
+        if let Some(users) = &plan.users {
+            let n = users.first as u64 + index % u64::from(users.count.max(1));
+            let name = users
+                .pattern
+                .replace("{n}", &format!("{n:0width$}", width = users.width));
+            vars.values.insert("user.username".into(), Value::String(name));
+            vars.values
+                .insert("user.password".into(), Value::String(users.password.clone()));
+        }
+        Self {
+            index,
+            vars,
+            conn: Connection::new(plan.target.addr.clone()),
+            rng: StdRng::seed_from_u64(index),
+            set_up_at: None,
+        }
+    }
+
+    /// Runs one iteration that was meant to start at `intended` (its first request's corrected
+    /// latency counts from then).
+    pub async fn iteration(
+        &mut self,
+        plan: &Arc<Plan>,
+        recorder: &RefCell<Recorder>,
+        aborts: &RefCell<Aborts>,
+        intended: Instant,
+    ) {
+        let mut intended = Some(intended);
+        let rerun = plan
+            .scenario
+            .setup
+            .rerun_after
+            .is_some_and(|every| self.set_up_at.is_some_and(|at| at.elapsed() >= every));
+        if !plan.setup.is_empty() && (self.set_up_at.is_none() || rerun) {
+            if let Err(reason) = self.run_steps(plan, &plan.setup, recorder, &mut intended).await {
+                note_abort(aborts, reason);
+                return;
+            }
+            self.set_up_at = Some(Instant::now());
+        }
+        let flow = plan.flow_for(self.rng.random_range(0..plan.total_weight()));
+        let result = self.run_steps(plan, &flow.steps, recorder, &mut intended).await;
+        if let Err(reason) = result {
+            note_abort(aborts, reason);
+        }
+        self.vars.iteration += 1;
+        recorder.borrow_mut().iteration_done();
+    }
+
+    async fn run_steps(
+        &mut self,
+        plan: &Plan,
+        steps: &[PlanStep],
+        recorder: &RefCell<Recorder>,
+        intended: &mut Option<Instant>,
+    ) -> Result<(), String> {
+        for step in steps {
+            if step
+                .every_nth_vu
+                .is_some_and(|n| !self.index.is_multiple_of(u64::from(n)))
+            {
+                continue;
+            }
+            for _ in 0..step.repeat {
+                if step.request.is_some() {
+                    let outcome = self.request(plan, step, intended.take()).await?;
+                    recorder.borrow_mut().record(outcome);
+                    if outcome.status == 0 {
+                        return Err(format!("{}: the target did not answer", step.name));
+                    }
+                }
+                if let Some(think) = step.think {
+                    tokio::time::sleep(think.sample(&mut self.rng)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn request(&mut self, plan: &Plan, step: &PlanStep, intended: Option<Instant>) -> Result<Outcome, String> {
+        let Some((method, path)) = &step.request else {
+            return Err("no request".into());
+        };
+        let context = |e: String| format!("{}: {e}", step.name);
+        let mut builder = Request::builder()
+            .method(method.clone())
+            .uri(path.render(&self.vars, &mut self.rng).map_err(context)?)
+            .header(header::HOST, plan.target.host.clone());
+        for (name, value) in &step.headers {
+            builder = builder.header(name, value.render(&self.vars, &mut self.rng).map_err(context)?);
+        }
+        let body = match &step.body {
+            Some(body) => {
+                builder = builder.header(header::CONTENT_TYPE, "application/json");
+                let value = body.render(&self.vars, &mut self.rng).map_err(context)?;
+                Bytes::from(serde_json::to_vec(&value).map_err(|e| context(e.to_string()))?)
+            }
+            None => Bytes::new(),
+        };
+        let request = builder.body(Full::new(body)).map_err(|e| context(e.to_string()))?;
+        let sent = Instant::now();
+        let response = self.conn.send(request, step.reads_body).await;
+        let uncorrected = sent.elapsed();
+        let corrected = intended.map_or(uncorrected, |i| i.elapsed());
+        let (status, body) = match response {
+            Ok((status, body)) => (status.as_u16(), body),
+            Err(_) => (0, Bytes::new()),
+        };
+        let failed = status == 0
+            || if step.check.status.is_empty() {
+                status >= 400
+            } else {
+                !step.check.status.contains(&status)
+            };
+        let (passed, failed_checks) = self.check_and_capture(step, status, &body, uncorrected);
+        Ok(Outcome {
+            step: step.id,
+            status,
+            uncorrected,
+            corrected,
+            failed,
+            checks_passed: passed,
+            checks_failed: failed_checks,
+        })
+    }
+
+    /// Runs the step's checks and captures; returns (passed, failed) check counts.
+    fn check_and_capture(
+        &mut self,
+        step: &PlanStep,
+        status: u16,
+        body: &[u8],
+        latency: std::time::Duration,
+    ) -> (u32, u32) {
+        let check = &step.check;
+        let mut results = Vec::new();
+        if !check.status.is_empty() {
+            results.push(check.status.contains(&status));
+        }
+        if let Some(max) = check.max_latency {
+            results.push(latency <= max);
+        }
+        if step.reads_body {
+            let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            results.extend(check.has.iter().map(|path| json_path(&json, path).is_some()));
+            results.extend(
+                check
+                    .equals
+                    .iter()
+                    .map(|(path, want)| json_path(&json, path) == serde_json::to_value(want).ok()),
+            );
+            for (var, path) in &step.captures {
+                match json_path(&json, path) {
+                    Some(value) => {
+                        self.vars.values.insert(var.clone(), value);
+                    }
+                    None => results.push(false),
+                }
+            }
+        }
+        let passed = results.iter().filter(|ok| **ok).count() as u32;
+        (passed, results.len() as u32 - passed)
+    }
+}
+
+fn note_abort(aborts: &RefCell<Aborts>, reason: String) {
+    let mut aborts = aborts.borrow_mut();
+    if aborts.len() < MAX_ABORT_REASONS || aborts.contains_key(&reason) {
+        *aborts.entry(reason).or_default() += 1;
+    }
+}

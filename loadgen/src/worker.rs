@@ -1,0 +1,243 @@
+//! A worker: one OS thread with a single-threaded runtime running its share of the VUs (VU `i`
+//! belongs to worker `i mod workers`; an open model's rate is split evenly). VUs share the
+//! worker's recorder without locks; once a second the worker reports that second to the
+//! coordinator, and at the end its whole summary, which the coordinator merges.
+
+use std::{
+    cell::{Cell, RefCell},
+    collections::VecDeque,
+    rc::Rc,
+    sync::{Arc, mpsc},
+    time::Duration,
+};
+
+use hdrhistogram::Histogram;
+use tokio::{task::LocalSet, time::Instant};
+
+use crate::{
+    plan::Plan,
+    scenario::Model,
+    stages::target_at,
+    stats::{Recorder, Second, Summary},
+    vu::{Aborts, Vu},
+};
+
+/// A worker's report of one second.
+pub struct Tick {
+    pub second: Second,
+    pub histogram: Histogram<u64>,
+}
+
+/// What a worker hands back at the end.
+pub struct WorkerOutput {
+    pub summary: Summary,
+    pub aborts: Aborts,
+}
+
+struct Shared {
+    plan: Arc<Plan>,
+    recorder: RefCell<Recorder>,
+    aborts: RefCell<Aborts>,
+    /// VUs busy or queued now.
+    busy: Cell<u64>,
+}
+
+/// Runs worker `index` of `count` until the scenario ends; `start` is the run's common start.
+pub fn run(
+    plan: Arc<Plan>,
+    index: u64,
+    count: u64,
+    start: std::time::Instant,
+    ticks: mpsc::Sender<Tick>,
+) -> std::io::Result<WorkerOutput> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let local = LocalSet::new();
+    let shared = Rc::new(Shared {
+        recorder: RefCell::new(Recorder::new(&plan.step_names)),
+        aborts: RefCell::new(Aborts::new()),
+        busy: Cell::new(0),
+        plan,
+    });
+    local.block_on(&runtime, async {
+        let start = Instant::from_std(start);
+        let ticker = tokio::task::spawn_local(tick_every_second(shared.clone(), start, ticks));
+        match shared.plan.scenario.load.model {
+            Model::Closed => closed(shared.clone(), index, count, start).await,
+            Model::Open => open(shared.clone(), index, count, start).await,
+        }
+        ticker.abort();
+    });
+    drop(local);
+    let shared = Rc::try_unwrap(shared).map_err(|_| std::io::Error::other("a VU outlived its worker"))?;
+    Ok(WorkerOutput {
+        summary: shared.recorder.into_inner().into_summary(),
+        aborts: shared.aborts.into_inner(),
+    })
+}
+
+async fn tick_every_second(shared: Rc<Shared>, start: Instant, ticks: mpsc::Sender<Tick>) {
+    let mut t = 0;
+    loop {
+        t += 1;
+        tokio::time::sleep_until(start + Duration::from_secs(t)).await;
+        let (second, histogram) = shared.recorder.borrow_mut().take_second(t - 1, shared.busy.get());
+        if ticks.send(Tick { second, histogram }).is_err() {
+            return;
+        }
+    }
+}
+
+/// Waits for in-flight iterations up to the graceful stop; the rest are cancelled with the runtime.
+async fn drain(shared: &Shared) {
+    let deadline = Instant::now() + shared.plan.scenario.load.graceful_stop;
+    while shared.busy.get() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Closed model: VU `g` runs while `g` < the target, looping iterations back to back.
+async fn closed(shared: Rc<Shared>, index: u64, count: u64, start: Instant) {
+    let load = &shared.plan.scenario.load;
+    let end = start + shared.plan.scenario.duration();
+    let target = Rc::new(Cell::new(0.0));
+    let stopping = Rc::new(Cell::new(false));
+    let running_flags: Rc<RefCell<Vec<bool>>> = Rc::new(RefCell::new(Vec::new()));
+    while Instant::now() < end {
+        target.set(target_at(load.start, &load.stages, Instant::now() - start));
+        start_vus(&shared, &running_flags, &target, &stopping, index, count);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stopping.set(true);
+    drain(&shared).await;
+}
+
+/// Starts this worker's VUs below the target that are not running yet.
+fn start_vus(
+    shared: &Rc<Shared>,
+    flags: &Rc<RefCell<Vec<bool>>>,
+    target: &Rc<Cell<f64>>,
+    stopping: &Rc<Cell<bool>>,
+    index: u64,
+    count: u64,
+) {
+    let wanted = target.get().floor() as u64;
+    let mut running = flags.borrow_mut();
+    let mut g = index;
+    while g < wanted {
+        let slot = (g / count) as usize;
+        if running.len() <= slot {
+            running.resize(slot + 1, false);
+        }
+        if !running[slot] {
+            running[slot] = true;
+            tokio::task::spawn_local(closed_vu(
+                shared.clone(),
+                g,
+                slot,
+                target.clone(),
+                stopping.clone(),
+                flags.clone(),
+            ));
+        }
+        g += count;
+    }
+}
+
+async fn closed_vu(
+    shared: Rc<Shared>,
+    g: u64,
+    slot: usize,
+    target: Rc<Cell<f64>>,
+    stopping: Rc<Cell<bool>>,
+    flags: Rc<RefCell<Vec<bool>>>,
+) {
+    let mut vu = Vu::new(&shared.plan, g);
+    while !stopping.get() && (g as f64) < target.get().floor() {
+        shared.busy.set(shared.busy.get() + 1);
+        vu.iteration(&shared.plan, &shared.recorder, &shared.aborts, Instant::now())
+            .await;
+        shared.busy.set(shared.busy.get() - 1);
+    }
+    if let Some(flag) = flags.borrow_mut().get_mut(slot) {
+        *flag = false;
+    }
+}
+
+/// The open model's state: idle VUs, VUs created, and arrivals waiting for a VU.
+struct Pool {
+    idle: Vec<Vu>,
+    created: u64,
+    max: u64,
+    max_waiting: u64,
+    /// Intended start times of arrivals that found every VU busy; they start late and their
+    /// latency shows it (wrk2's correction). When `max_waiting` are waiting, arrivals are dropped.
+    waiting: VecDeque<Instant>,
+}
+
+/// Open model: arrivals at the target rate (this worker's share), each an iteration on a free VU.
+async fn open(shared: Rc<Shared>, index: u64, count: u64, start: Instant) {
+    let load = &shared.plan.scenario.load;
+    let end = start + shared.plan.scenario.duration();
+    let max_vus = u64::from(load.max_vus.unwrap_or(1_000));
+    let share = |total: u64| (total / count + u64::from(index < total % count)).max(1);
+    let max_waiting = share(u64::from(load.max_waiting));
+    let pool = Rc::new(RefCell::new(Pool {
+        idle: Vec::new(),
+        created: 0,
+        max: share(max_vus),
+        max_waiting,
+        waiting: VecDeque::new(),
+    }));
+    let mut next = start;
+    while next < end {
+        tokio::time::sleep_until(next).await;
+        dispatch(&shared, &pool, index, count, next);
+        let rate = target_at(load.start, &load.stages, next - start) / count as f64;
+        // With no arrivals due, look again shortly: the rate may ramp up.
+        next += if rate > 0.0 {
+            Duration::from_secs_f64(1.0 / rate)
+        } else {
+            Duration::from_millis(10)
+        };
+    }
+    let abandoned = pool.borrow_mut().waiting.drain(..).count();
+    for _ in 0..abandoned {
+        shared.recorder.borrow_mut().iteration_dropped();
+    }
+    drain(&shared).await;
+}
+
+fn dispatch(shared: &Rc<Shared>, pool: &Rc<RefCell<Pool>>, index: u64, count: u64, intended: Instant) {
+    let mut p = pool.borrow_mut();
+    let vu = match p.idle.pop() {
+        Some(vu) => Some(vu),
+        None if p.created < p.max => {
+            p.created += 1;
+            Some(Vu::new(&shared.plan, index + (p.created - 1) * count))
+        }
+        None => None,
+    };
+    match vu {
+        Some(vu) => {
+            drop(p);
+            shared.busy.set(shared.busy.get() + 1);
+            tokio::task::spawn_local(open_vu(shared.clone(), pool.clone(), vu, intended));
+        }
+        None if (p.waiting.len() as u64) < p.max_waiting => p.waiting.push_back(intended),
+        None => shared.recorder.borrow_mut().iteration_dropped(),
+    }
+}
+
+async fn open_vu(shared: Rc<Shared>, pool: Rc<RefCell<Pool>>, mut vu: Vu, mut intended: Instant) {
+    loop {
+        vu.iteration(&shared.plan, &shared.recorder, &shared.aborts, intended)
+            .await;
+        let next = pool.borrow_mut().waiting.pop_front();
+        match next {
+            Some(waiting) => intended = waiting,
+            None => break,
+        }
+    }
+    shared.busy.set(shared.busy.get() - 1);
+    pool.borrow_mut().idle.push(vu);
+}
