@@ -26,10 +26,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         overrides.seed.insert("profile".into(), serde_json::to_value(profile)?);
     }
     let cfg = load(cli, overrides)?;
-    let database = if cfg.database_url.is_some() {
-        "PostgreSQL/SQLite at the configured URL".to_owned()
-    } else {
-        format!("SQLite in {}", cfg.data_dir.display())
+    let database = match &cfg.database_url {
+        Some(url) if url.starts_with("postgres") => "PostgreSQL".to_owned(),
+        Some(_) => "SQLite at the configured URL".to_owned(),
+        None => format!("SQLite in {}", cfg.data_dir.display()),
     };
     let platform = Platform::bind(cfg).await?;
     let seeded = match platform.seeded() {
