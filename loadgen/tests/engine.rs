@@ -1,0 +1,120 @@
+//! The engine against the stall server, whose behaviour is known: request counts of an open run,
+//! a stall the corrected percentiles must show, thresholds that break.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use emrlab_common::server::Server;
+use emrlab_loadgen::{RunOptions, Scenario, ad_hoc, plan::Plan, run::Outcome, stall, stats::percentile_ms};
+use tokio_util::sync::CancellationToken;
+
+async fn stall_server(config: stall::Config) -> (String, tokio_util::sync::DropGuard) {
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), stall::router(config))
+        .await
+        .unwrap();
+    let url = format!("http://{}", server.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    tokio::spawn(server.run(stop.clone()));
+    (url, stop.drop_guard())
+}
+
+async fn run(scenario: Scenario, url: &str, workers: usize) -> Outcome {
+    let plan = Plan::compile(scenario, url).unwrap();
+    let options = RunOptions {
+        workers,
+        progress: false,
+        scrape: vec![],
+        scrape_every: Duration::from_secs(5),
+    };
+    tokio::task::spawn_blocking(move || emrlab_loadgen::run(plan, &options).unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_run_sends_exactly_rate_times_duration() {
+    let (url, _stop) = stall_server(stall::Config::default()).await;
+    let outcome = run(ad_hoc("/", Some(100.0), Some(50), Duration::from_secs(2)), &url, 2).await;
+    let total = outcome.summary.total();
+    assert_eq!((total.count(), outcome.summary.dropped, total.failed), (200, 0, 0));
+    assert_eq!(outcome.summary.iterations, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_shows_in_the_corrected_tail_and_hides_from_the_uncorrected() {
+    // Ground truth: every second the server freezes for 300 ms; requests take ~1 ms otherwise.
+    let stall_for = Duration::from_millis(300);
+    let config = stall::Config {
+        stall_every: Duration::from_secs(1),
+        stall_for,
+        ..stall::Config::default()
+    };
+    let (url, _stop) = stall_server(config).await;
+    // One VU per worker, as wrk2 with one connection per thread: arrivals during a stall wait.
+    let outcome = run(ad_hoc("/", Some(400.0), Some(2), Duration::from_secs(4)), &url, 2).await;
+    let total = outcome.summary.total();
+    let (corrected, uncorrected) = (
+        percentile_ms(&total.corrected, 99.0),
+        percentile_ms(&total.uncorrected, 99.0),
+    );
+    let stall_ms = stall_for.as_secs_f64() * 1_000.0;
+    assert!(
+        corrected >= 0.6 * stall_ms,
+        "corrected p99 {corrected:.1} ms does not show the {stall_ms} ms stall"
+    );
+    assert!(
+        uncorrected < 0.3 * stall_ms,
+        "uncorrected p99 {uncorrected:.1} ms should hide it (coordinated omission)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_threshold_fails_the_run_and_a_kept_one_passes() {
+    let config = stall::Config {
+        service_time: Duration::from_millis(20),
+        ..stall::Config::default()
+    };
+    let (url, _stop) = stall_server(config).await;
+    let mut scenario = ad_hoc("/", None, Some(4), Duration::from_secs(1));
+    scenario
+        .thresholds
+        .insert("http_req_duration".into(), vec!["p95<5ms".into()]);
+    scenario
+        .thresholds
+        .insert("http_req_failed".into(), vec!["rate<0.01".into()]);
+    let outcome = run(scenario, &url, 1).await;
+    assert!(!outcome.passed());
+    let by_metric = |m: &str| outcome.verdicts.iter().find(|v| v.metric == m).unwrap().ok;
+    assert!(!by_metric("http_req_duration") && by_metric("http_req_failed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_run_keeps_its_vus_busy_and_reports_an_unreachable_target() {
+    let (url, _stop) = stall_server(stall::Config {
+        service_time: Duration::from_millis(10),
+        ..stall::Config::default()
+    })
+    .await;
+    let outcome = run(ad_hoc("/", None, Some(8), Duration::from_secs(2)), &url, 2).await;
+    // 8 VUs back to back at ~10 ms each: well over a few hundred requests, none failed.
+    let total = outcome.summary.total();
+    assert!(
+        total.count() > 300 && total.failed == 0,
+        "{} requests, {} failed",
+        total.count(),
+        total.failed
+    );
+    let unreachable = run(
+        ad_hoc("/", None, Some(2), Duration::from_millis(500)),
+        "http://127.0.0.1:1",
+        1,
+    )
+    .await;
+    assert!(unreachable.summary.total().failed > 0);
+    assert!(
+        unreachable
+            .aborts
+            .keys()
+            .any(|reason| reason.contains("did not answer"))
+    );
+}

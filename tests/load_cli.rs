@@ -1,0 +1,105 @@
+//! `emrlab load` as a user runs it: exit codes, the result file, and errors in scenario files.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+use emrlab_common::server::Server;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+const SCENARIO: &str = r#"
+name = "cli"
+[load]
+model = "open"
+start = 50
+stages = [{ duration = "1s", target = 50 }]
+max_vus = 10
+[thresholds]
+http_req_duration = ["p95<THRESHOLD"]
+[[flows]]
+name = "get"
+steps = [{ name = "root", request = "GET /", check = { status = [200] } }]
+"#;
+
+async fn stall_url() -> (String, tokio_util::sync::DropGuard) {
+    let server = Server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        emrlab_loadgen::stall::router(Default::default()),
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{}", server.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    tokio::spawn(server.run(stop.clone()));
+    (url, stop.drop_guard())
+}
+
+async fn load(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_emrlab"))
+            .arg("load")
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thresholds_decide_the_exit_code_and_the_result_file_is_written() {
+    let (url, _stop) = stall_url().await;
+    let dir = tempfile::tempdir().unwrap();
+    for (threshold, code) in [("10s", 0), ("1us", 99)] {
+        let file = dir.path().join(format!("s{code}.toml"));
+        std::fs::write(&file, SCENARIO.replace("THRESHOLD", threshold)).unwrap();
+        let out = dir.path().join(format!("r{code}.json"));
+        let args = vec![
+            file.display().to_string(),
+            "--url".into(),
+            url.clone(),
+            "--quiet".into(),
+            "--no-scrape".into(),
+            "--out".into(),
+            out.display().to_string(),
+        ];
+        let output = load(args).await;
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let result: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        assert_eq!(result["format"], "emrlab-load-result/1");
+        assert_eq!(result["totals"]["requests"], 50);
+        assert_eq!(result["thresholds"][0]["ok"], code == 0);
+        assert!(result["steps"][0]["histograms"]["corrected"].as_str().unwrap().len() > 10);
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_scenario_names_its_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken.toml");
+    std::fs::write(
+        &file,
+        SCENARIO
+            .replace("max_vus = 10", "max_vu = 10")
+            .replace("THRESHOLD", "1s"),
+    )
+    .unwrap();
+    let output = load(vec![file.display().to_string()]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("broken.toml") && stderr.contains("line 7") && stderr.contains("max_vu"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_built_in_scenarios_are_listed() {
+    let output = load(vec!["--list".into()]).await;
+    assert!(String::from_utf8_lossy(&output.stdout).contains("api-baseline"));
+}
