@@ -3,7 +3,7 @@
 //! judges the thresholds.
 
 use std::{
-    sync::{Arc, mpsc},
+    sync::{Arc, Barrier, OnceLock, mpsc},
     time::{Duration, Instant},
 };
 
@@ -16,7 +16,7 @@ use crate::{
     stats::{Second, Summary, percentile_ms},
     thresholds::Verdict,
     vu::Aborts,
-    worker::{self, Tick},
+    worker::{self, StartLine, Tick},
 };
 
 /// How to run.
@@ -53,16 +53,32 @@ pub fn run(plan: Plan, options: &RunOptions) -> std::io::Result<Outcome> {
     let plan = Arc::new(plan);
     let workers = options.workers.max(1);
     let (tx, rx) = mpsc::channel::<Tick>();
-    let start = Instant::now();
+    let line = Arc::new(StartLine {
+        ready: Barrier::new(workers + 1),
+        go: Barrier::new(workers + 1),
+        start: OnceLock::new(),
+    });
     let handles: Vec<_> = (0..workers)
         .map(|i| {
-            let (plan, tx) = (plan.clone(), tx.clone());
+            let (plan, tx, line) = (plan.clone(), tx.clone(), line.clone());
             std::thread::Builder::new()
                 .name(format!("loadgen-{i}"))
-                .spawn(move || worker::run(plan, i as u64, workers as u64, start, tx))
+                .spawn(move || worker::run(plan, i as u64, workers as u64, line, tx))
         })
         .collect::<Result<_, _>>()?;
     drop(tx);
+    if plan.scenario.setup.before_start && options.progress {
+        eprintln!(
+            "setting up {} VUs before the start…",
+            plan.scenario
+                .peak()
+                .max(plan.scenario.load.max_vus.map_or(0.0, f64::from))
+        );
+    }
+    line.ready.wait();
+    let start = Instant::now();
+    let _ = line.start.set(start);
+    line.go.wait();
     let scraper = Scraper::start(options.scrape.clone(), options.scrape_every);
     let mut progress = Progress::new(options.progress, plan.scenario.duration());
     let mut timeline: Vec<(Second, Histogram<u64>, usize)> = Vec::new();

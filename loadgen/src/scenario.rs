@@ -143,7 +143,7 @@ pub struct Flow {
 
 /// Steps a VU runs before its first iteration (log in), again when a captured token is about
 /// to expire.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Setup {
     #[serde(default)]
@@ -151,6 +151,28 @@ pub struct Setup {
     /// Rerun the setup when this long has passed since it ran (refresh before a token expires).
     #[serde(default, with = "humantime_serde")]
     pub rerun_after: Option<Duration>,
+    /// Set up every VU the run will need before the clock starts (k6's `setup()`), so a login
+    /// storm is not part of what the thresholds judge; it stays a lab of its own.
+    #[serde(default)]
+    pub before_start: bool,
+    /// VUs set up at once before the start.
+    #[serde(default = "default_setup_concurrency")]
+    pub concurrency: u32,
+}
+
+fn default_setup_concurrency() -> u32 {
+    8
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            steps: Vec::new(),
+            rerun_after: None,
+            before_start: false,
+            concurrency: default_setup_concurrency(),
+        }
+    }
 }
 
 /// A whole scenario file.
@@ -240,6 +262,15 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+
+    /// The highest target any stage reaches (VUs in the closed model).
+    pub fn peak(&self) -> f64 {
+        self.load
+            .stages
+            .iter()
+            .map(|s| s.target)
+            .fold(self.load.start, f64::max)
     }
 
     /// The whole run's length (stages only).

@@ -79,6 +79,30 @@ impl Vu {
             }
             self.set_up_at = Some(Instant::now());
         }
+        self.run_flow(plan, recorder, aborts, intended).await;
+    }
+
+    /// Runs the setup steps now (before the run starts); false if they failed.
+    pub async fn set_up(&mut self, plan: &Plan, recorder: &RefCell<Recorder>, aborts: &RefCell<Aborts>) -> bool {
+        match self.run_steps(plan, &plan.setup, recorder, &mut None).await {
+            Ok(()) => {
+                self.set_up_at = Some(Instant::now());
+                true
+            }
+            Err(reason) => {
+                note_abort(aborts, reason);
+                false
+            }
+        }
+    }
+
+    async fn run_flow(
+        &mut self,
+        plan: &Plan,
+        recorder: &RefCell<Recorder>,
+        aborts: &RefCell<Aborts>,
+        mut intended: Option<Instant>,
+    ) {
         let flow = plan.flow_for(self.rng.random_range(0..plan.total_weight()));
         let result = self.run_steps(plan, &flow.steps, recorder, &mut intended).await;
         if let Err(reason) = result {

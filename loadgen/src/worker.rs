@@ -7,7 +7,7 @@ use std::{
     cell::{Cell, RefCell},
     collections::VecDeque,
     rc::Rc,
-    sync::{Arc, mpsc},
+    sync::{Arc, Barrier, OnceLock, mpsc},
     time::Duration,
 };
 
@@ -21,6 +21,9 @@ use crate::{
     stats::{Recorder, Second, Summary},
     vu::{Aborts, Vu},
 };
+
+/// The open model's VU pool when the scenario names none.
+const DEFAULT_MAX_VUS: u32 = 1_000;
 
 /// A worker's report of one second.
 pub struct Tick {
@@ -42,15 +45,31 @@ struct Shared {
     busy: Cell<u64>,
 }
 
-/// Runs worker `index` of `count` until the scenario ends; `start` is the run's common start.
+/// How workers agree on the start: each sets up its VUs (when the scenario asks for it), waits at
+/// `ready`, the coordinator notes the start time, and all pass `go` together.
+pub struct StartLine {
+    pub ready: Barrier,
+    pub go: Barrier,
+    pub start: OnceLock<std::time::Instant>,
+}
+
+/// Runs worker `index` of `count` until the scenario ends.
 pub fn run(
     plan: Arc<Plan>,
     index: u64,
     count: u64,
-    start: std::time::Instant,
+    line: Arc<StartLine>,
     ticks: mpsc::Sender<Tick>,
 ) -> std::io::Result<WorkerOutput> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            // Still meet the others at the start line, or they would wait for this worker forever.
+            line.ready.wait();
+            line.go.wait();
+            return Err(e);
+        }
+    };
     let local = LocalSet::new();
     let shared = Rc::new(Shared {
         recorder: RefCell::new(Recorder::new(&plan.step_names)),
@@ -59,11 +78,21 @@ pub fn run(
         plan,
     });
     local.block_on(&runtime, async {
-        let start = Instant::from_std(start);
+        let prepared = if shared.plan.scenario.setup.before_start {
+            prelude(&shared, index, count).await
+        } else {
+            Vec::new()
+        };
+        // What the prelude recorded belongs to no second of the run.
+        let _ = shared.recorder.borrow_mut().take_second(0, 0);
+        // Nothing else runs on this thread while it waits, so blocking here costs nothing.
+        line.ready.wait();
+        line.go.wait();
+        let start = Instant::from_std(line.start.get().copied().unwrap_or_else(std::time::Instant::now));
         let ticker = tokio::task::spawn_local(tick_every_second(shared.clone(), start, ticks));
         match shared.plan.scenario.load.model {
-            Model::Closed => closed(shared.clone(), index, count, start).await,
-            Model::Open => open(shared.clone(), index, count, start).await,
+            Model::Closed => closed(shared.clone(), index, count, start, prepared).await,
+            Model::Open => open(shared.clone(), index, count, start, prepared).await,
         }
         ticker.abort();
     });
@@ -73,6 +102,42 @@ pub fn run(
         summary: shared.recorder.into_inner().into_summary(),
         aborts: shared.aborts.into_inner(),
     })
+}
+
+/// The global VU numbers this worker will use: the closed model's up to its peak, the open
+/// model's pool.
+fn my_vus(shared: &Shared, index: u64, count: u64) -> Vec<u64> {
+    let load = &shared.plan.scenario.load;
+    let wanted = match load.model {
+        Model::Closed => shared.plan.scenario.peak().floor() as u64,
+        Model::Open => u64::from(load.max_vus.unwrap_or(DEFAULT_MAX_VUS)),
+    };
+    (index..wanted).step_by(count as usize).collect()
+}
+
+/// Sets up (logs in) this worker's VUs before the run, a few at a time.
+async fn prelude(shared: &Rc<Shared>, index: u64, count: u64) -> Vec<Vu> {
+    let at_once = (shared.plan.scenario.setup.concurrency as u64 / count).max(1) as usize;
+    let limit = Rc::new(tokio::sync::Semaphore::new(at_once));
+    let tasks: Vec<_> = my_vus(shared, index, count)
+        .into_iter()
+        .map(|g| {
+            let (shared, limit) = (shared.clone(), limit.clone());
+            tokio::task::spawn_local(async move {
+                let _slot = limit.acquire().await;
+                let mut vu = Vu::new(&shared.plan, g);
+                vu.set_up(&shared.plan, &shared.recorder, &shared.aborts).await;
+                vu
+            })
+        })
+        .collect();
+    let mut vus = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        if let Ok(vu) = task.await {
+            vus.push(vu);
+        }
+    }
+    vus
 }
 
 async fn tick_every_second(shared: Rc<Shared>, start: Instant, ticks: mpsc::Sender<Tick>) {
@@ -96,15 +161,17 @@ async fn drain(shared: &Shared) {
 }
 
 /// Closed model: VU `g` runs while `g` < the target, looping iterations back to back.
-async fn closed(shared: Rc<Shared>, index: u64, count: u64, start: Instant) {
+async fn closed(shared: Rc<Shared>, index: u64, count: u64, start: Instant, prepared: Vec<Vu>) {
     let load = &shared.plan.scenario.load;
     let end = start + shared.plan.scenario.duration();
     let target = Rc::new(Cell::new(0.0));
     let stopping = Rc::new(Cell::new(false));
     let running_flags: Rc<RefCell<Vec<bool>>> = Rc::new(RefCell::new(Vec::new()));
+    // Prepared VUs, by slot (global number / workers); a slot's VU is taken when it first starts.
+    let prepared: Rc<RefCell<Vec<Option<Vu>>>> = Rc::new(RefCell::new(prepared.into_iter().map(Some).collect()));
     while Instant::now() < end {
         target.set(target_at(load.start, &load.stages, Instant::now() - start));
-        start_vus(&shared, &running_flags, &target, &stopping, index, count);
+        start_vus(&shared, &running_flags, &prepared, &target, &stopping, index, count);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     stopping.set(true);
@@ -115,6 +182,7 @@ async fn closed(shared: Rc<Shared>, index: u64, count: u64, start: Instant) {
 fn start_vus(
     shared: &Rc<Shared>,
     flags: &Rc<RefCell<Vec<bool>>>,
+    prepared: &Rc<RefCell<Vec<Option<Vu>>>>,
     target: &Rc<Cell<f64>>,
     stopping: &Rc<Cell<bool>>,
     index: u64,
@@ -130,7 +198,13 @@ fn start_vus(
         }
         if !running[slot] {
             running[slot] = true;
+            let vu = prepared
+                .borrow_mut()
+                .get_mut(slot)
+                .and_then(Option::take)
+                .unwrap_or_else(|| Vu::new(&shared.plan, g));
             tokio::task::spawn_local(closed_vu(
+                vu,
                 shared.clone(),
                 g,
                 slot,
@@ -144,6 +218,7 @@ fn start_vus(
 }
 
 async fn closed_vu(
+    mut vu: Vu,
     shared: Rc<Shared>,
     g: u64,
     slot: usize,
@@ -151,7 +226,6 @@ async fn closed_vu(
     stopping: Rc<Cell<bool>>,
     flags: Rc<RefCell<Vec<bool>>>,
 ) {
-    let mut vu = Vu::new(&shared.plan, g);
     while !stopping.get() && (g as f64) < target.get().floor() {
         shared.busy.set(shared.busy.get() + 1);
         vu.iteration(&shared.plan, &shared.recorder, &shared.aborts, Instant::now())
@@ -175,15 +249,16 @@ struct Pool {
 }
 
 /// Open model: arrivals at the target rate (this worker's share), each an iteration on a free VU.
-async fn open(shared: Rc<Shared>, index: u64, count: u64, start: Instant) {
+async fn open(shared: Rc<Shared>, index: u64, count: u64, start: Instant, prepared: Vec<Vu>) {
     let load = &shared.plan.scenario.load;
     let end = start + shared.plan.scenario.duration();
-    let max_vus = u64::from(load.max_vus.unwrap_or(1_000));
+    let max_vus = u64::from(load.max_vus.unwrap_or(DEFAULT_MAX_VUS));
     let share = |total: u64| (total / count + u64::from(index < total % count)).max(1);
     let max_waiting = share(u64::from(load.max_waiting));
+    let created = prepared.len() as u64;
     let pool = Rc::new(RefCell::new(Pool {
-        idle: Vec::new(),
-        created: 0,
+        idle: prepared,
+        created,
         max: share(max_vus),
         max_waiting,
         waiting: VecDeque::new(),
