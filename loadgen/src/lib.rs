@@ -24,6 +24,7 @@ mod think;
 pub mod thresholds;
 mod vu;
 mod worker;
+mod ws;
 
 use std::time::Duration;
 
@@ -70,6 +71,10 @@ pub fn ad_hoc(path: &str, rate: Option<f64>, vus: Option<u32>, duration: Duratio
                 json: None,
                 check: Default::default(),
                 capture: Default::default(),
+                ws: None,
+                send: None,
+                expect: None,
+                within: None,
                 think: None,
                 repeat: 1,
                 every_nth_vu: None,

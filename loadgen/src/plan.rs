@@ -54,9 +54,20 @@ pub struct PlanStep {
     pub captures: Vec<(String, String)>,
     /// Whether checks or captures read the body (otherwise it is drained unread).
     pub reads_body: bool,
+    /// A WebSocket step: the path, the message to send, the text to expect and its deadline.
+    pub ws: Option<WsStep>,
     pub think: Option<Think>,
     pub repeat: u32,
     pub every_nth_vu: Option<u32>,
+}
+
+/// What a WebSocket step does.
+#[derive(Debug)]
+pub struct WsStep {
+    pub path: Template,
+    pub send: Option<Template>,
+    pub expect: Option<String>,
+    pub within: std::time::Duration,
 }
 
 /// A weighted flow.
@@ -114,6 +125,19 @@ impl Plan {
                     .json
                     .as_ref()
                     .map(JsonTemplate::compile)
+                    .transpose()
+                    .map_err(context)?,
+                ws: step
+                    .ws
+                    .as_deref()
+                    .map(|path| {
+                        Ok::<_, String>(WsStep {
+                            path: Template::parse(path)?,
+                            send: step.send.as_deref().map(Template::parse).transpose()?,
+                            expect: step.expect.clone(),
+                            within: step.within.unwrap_or(std::time::Duration::from_secs(5)),
+                        })
+                    })
                     .transpose()
                     .map_err(context)?,
                 reads_body: !step.capture.is_empty() || !step.check.has.is_empty() || !step.check.equals.is_empty(),

@@ -120,6 +120,18 @@ pub struct Step {
     /// Variables to capture from the JSON response: name = path (`items[*].id` captures a list).
     #[serde(default)]
     pub capture: BTreeMap<String, String>,
+    /// A WebSocket path (`/ws?token=${token}`): the VU opens it if it has none open yet.
+    #[serde(default)]
+    pub ws: Option<String>,
+    /// WebSocket: a text message to send (a template).
+    #[serde(default)]
+    pub send: Option<String>,
+    /// WebSocket: the next message containing this text must arrive within `within`.
+    #[serde(default)]
+    pub expect: Option<String>,
+    /// WebSocket: the deadline for `expect` (default 5 s).
+    #[serde(default, with = "humantime_serde")]
+    pub within: Option<Duration>,
     /// Pause after the step: `"1s"`, `"1s..3s"` (uniform) or `"exp(2s)"` (exponential, that mean).
     #[serde(default)]
     pub think: Option<String>,

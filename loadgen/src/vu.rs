@@ -30,6 +30,7 @@ pub struct Vu {
     conn: Connection,
     rng: StdRng,
     set_up_at: Option<Instant>,
+    socket: Option<crate::ws::Socket>,
 }
 
 impl Vu {
@@ -54,6 +55,7 @@ impl Vu {
             conn: Connection::new(plan.target.addr.clone()),
             rng: StdRng::seed_from_u64(index),
             set_up_at: None,
+            socket: None,
         }
     }
 
@@ -127,7 +129,9 @@ impl Vu {
                 continue;
             }
             for _ in 0..step.repeat {
-                if step.request.is_some() {
+                if step.ws.is_some() {
+                    self.ws_step(plan, step, intended.take(), recorder).await?;
+                } else if step.request.is_some() {
                     let outcome = self.request(plan, step, intended.take()).await?;
                     recorder.borrow_mut().record(outcome);
                     if outcome.status == 0 {
@@ -187,6 +191,60 @@ impl Vu {
             checks_passed: passed,
             checks_failed: failed_checks,
         })
+    }
+
+    /// A WebSocket step: connect when needed, send, expect; recorded with status 101 when it
+    /// worked, 0 (and the reason returned) when not.
+    async fn ws_step(
+        &mut self,
+        plan: &Plan,
+        step: &PlanStep,
+        intended: Option<Instant>,
+        recorder: &RefCell<Recorder>,
+    ) -> Result<(), String> {
+        let Some(ws) = &step.ws else {
+            return Err("no ws step".into());
+        };
+        let context = |e: String| format!("{}: {e}", step.name);
+        let path = ws.path.render(&self.vars, &mut self.rng).map_err(context)?;
+        let message = ws
+            .send
+            .as_ref()
+            .map(|t| t.render(&self.vars, &mut self.rng))
+            .transpose()
+            .map_err(context)?;
+        let started = Instant::now();
+        let result = async {
+            if self.socket.is_none() {
+                let host = plan.target.host.to_str().map_err(|e| e.to_string())?;
+                self.socket = Some(crate::ws::Socket::connect(&plan.target.addr, host, &path).await?);
+            }
+            let socket = self.socket.as_mut().ok_or("no socket")?;
+            if let Some(message) = message {
+                socket.send(message).await?;
+            }
+            if let Some(expected) = &ws.expect {
+                socket.expect(expected, ws.within).await?;
+            }
+            Ok::<_, String>(())
+        }
+        .await;
+        let uncorrected = started.elapsed();
+        let corrected = intended.map_or(uncorrected, |i| i.elapsed());
+        let ok = result.is_ok();
+        recorder.borrow_mut().record(Outcome {
+            step: step.id,
+            status: if ok { 101 } else { 0 },
+            uncorrected,
+            corrected,
+            failed: !ok,
+            checks_passed: u32::from(ok && ws.expect.is_some()),
+            checks_failed: u32::from(!ok && ws.expect.is_some()),
+        });
+        if result.is_err() {
+            self.socket = None;
+        }
+        result.map_err(context)
     }
 
     /// Runs the step's checks and captures; returns (passed, failed) check counts.

@@ -118,3 +118,67 @@ async fn a_closed_run_keeps_its_vus_busy_and_reports_an_unreachable_target() {
             .any(|reason| reason.contains("did not answer"))
     );
 }
+
+async fn echo_server() -> (String, tokio_util::sync::DropGuard) {
+    use axum::{
+        extract::ws::{Message, WebSocketUpgrade},
+        routing::get,
+    };
+    let app = axum::Router::new().route(
+        "/ws",
+        get(|upgrade: WebSocketUpgrade| async {
+            upgrade.on_upgrade(|mut socket| async move {
+                while let Some(Ok(Message::Text(text))) = socket.recv().await {
+                    if socket.send(Message::Text(format!("echo:{text}").into())).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        }),
+    );
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), app).await.unwrap();
+    let url = format!("http://{}", server.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    tokio::spawn(server.run(stop.clone()));
+    (url, stop.drop_guard())
+}
+
+fn ws_scenario(expect: &str, within: &str) -> Scenario {
+    let text = format!(
+        r#"
+name = "ws"
+[load]
+model = "closed"
+start = 2
+stages = [{{ duration = "1s", target = 2 }}]
+[[flows]]
+name = "echo"
+steps = [{{ name = "echo", ws = "/ws", send = "hello ${{vu}}", expect = "{expect}", within = "{within}", think = "10ms" }}]
+"#
+    );
+    Scenario::parse(&text, "ws.toml").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_steps_measure_message_latency_and_time_out_clearly() {
+    let (url, _stop) = echo_server().await;
+    let outcome = run(ws_scenario("echo:hello", "1s"), &url, 1).await;
+    let echo = outcome.summary.step("echo").unwrap();
+    assert!(
+        echo.count() > 20 && echo.failed == 0,
+        "{} messages, {} failed",
+        echo.count(),
+        echo.failed
+    );
+    assert_eq!(echo.statuses.keys().copied().collect::<Vec<_>>(), [101]);
+    let silent = run(ws_scenario("never", "100ms"), &url, 1).await;
+    assert!(silent.summary.step("echo").unwrap().failed > 0);
+    assert!(
+        silent
+            .aborts
+            .keys()
+            .any(|r| r.contains("no message containing `never` within 100ms")),
+        "{:?}",
+        silent.aborts
+    );
+}
