@@ -34,6 +34,9 @@ pub struct Args {
     /// stall: length of each freeze.
     #[arg(long, value_parser = humantime::parse_duration)]
     stall_for: Option<std::time::Duration>,
+    /// stall: connections held open at once (default 8,192; the process may open 20,000 files).
+    #[arg(long)]
+    max_connections: Option<usize>,
 }
 
 async fn serve_stall(args: &Args) -> anyhow::Result<()> {
@@ -45,8 +48,9 @@ async fn serve_stall(args: &Args) -> anyhow::Result<()> {
         stall_every: args.stall_every.unwrap_or(defaults.stall_every),
         stall_for: args.stall_for.unwrap_or(defaults.stall_for),
     };
-    let server =
-        emrlab_common::server::Server::bind(config.addr, emrlab_loadgen::stall::router(config.clone())).await?;
+    let server = emrlab_common::server::Server::bind(config.addr, emrlab_loadgen::stall::router(config.clone()))
+        .await?
+        .max_connections(args.max_connections.unwrap_or(emrlab_common::server::MAX_CONNECTIONS));
     println!("stall server on http://{} ({config:?})", server.local_addr()?);
     server
         .run(emrlab_common::server::shutdown_on_signal())
@@ -55,33 +59,35 @@ async fn serve_stall(args: &Args) -> anyhow::Result<()> {
 }
 
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
-    if let Component::Stall = args.component {
-        return serve_stall(args).await;
-    }
+    let section = match args.component {
+        Component::Stall => return serve_stall(args).await,
+        Component::Gateway => "gateway",
+        Component::Task => "tasks",
+    };
     let mut overrides = Overrides::default();
     if let Some(addr) = args.addr {
-        let section = match args.component {
-            Component::Gateway => &mut overrides.gateway,
-            Component::Task | Component::Stall => &mut overrides.tasks,
+        let section = if section == "gateway" {
+            &mut overrides.gateway
+        } else {
+            &mut overrides.tasks
         };
         section.insert("addr".into(), addr.to_string().into());
     }
     let cfg = load(cli, overrides)?;
     let keys = emrlab::jwt_keys(&cfg, false)?;
-    let (server, name) = match args.component {
-        Component::Task | Component::Stall => (emrlab::bind_task(&cfg, keys).await?.0, "task"),
-        Component::Gateway => {
-            let task_url = cfg
-                .services
-                .task_url
-                .clone()
-                .context("set EMRLAB_SERVICES__TASK_URL: the gateway must know where the task service is")?;
-            (emrlab::bind_gateway(&cfg, keys, task_url).await?.0, "gateway")
-        }
+    let server = if section == "gateway" {
+        let task_url = cfg
+            .services
+            .task_url
+            .clone()
+            .context("set EMRLAB_SERVICES__TASK_URL: the gateway must know where the task service is")?;
+        emrlab::bind_gateway(&cfg, keys, task_url).await?.0
+    } else {
+        emrlab::bind_task(&cfg, keys).await?.0
     };
-    println!("{name} listening on http://{}", server.local_addr()?);
+    println!("{section} listening on http://{}", server.local_addr()?);
     server
         .run(emrlab_common::server::shutdown_on_signal())
         .await
-        .context(name)
+        .context(section)
 }

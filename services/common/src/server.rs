@@ -50,6 +50,7 @@ pub const MAX_CONNECTIONS: usize = 8_192;
 pub struct Server {
     listener: TcpListener,
     app: Router,
+    max_connections: usize,
 }
 
 /// A listener that stops accepting at [`MAX_CONNECTIONS`] until a connection closes.
@@ -128,7 +129,17 @@ impl Server {
     /// Binds `addr`; nothing is served until [`Server::run`].
     pub async fn bind(addr: SocketAddr, app: Router) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(Self { listener, app })
+        Ok(Self {
+            listener,
+            app,
+            max_connections: MAX_CONNECTIONS,
+        })
+    }
+
+    /// Raises or lowers the connection cap (a load target holding 10,000 idle VUs needs more).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max.max(1);
+        self
     }
 
     /// The address actually bound (the chosen port when asked for 0).
@@ -141,7 +152,7 @@ impl Server {
         let app = self.app.into_make_service_with_connect_info::<ClientAddr>();
         let listener = CappedListener {
             inner: self.listener,
-            slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            slots: Arc::new(Semaphore::new(self.max_connections)),
         };
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
