@@ -2,7 +2,25 @@
 //! from any directory.
 
 /// (name, file contents) of every built-in scenario.
-pub const SCENARIOS: &[(&str, &str)] = &[("api-baseline", include_str!("../../scenarios/api-baseline.toml"))];
+pub const SCENARIOS: &[(&str, &str)] = &[
+    ("api-baseline", include_str!("../../scenarios/api-baseline.toml")),
+    (
+        "concurrent-users",
+        include_str!("../../scenarios/concurrent-users.toml"),
+    ),
+    ("spike", include_str!("../../scenarios/spike.toml")),
+    ("stress", include_str!("../../scenarios/stress.toml")),
+    ("soak", include_str!("../../scenarios/soak.toml")),
+    (
+        "clinical-workflow",
+        include_str!("../../scenarios/clinical-workflow.toml"),
+    ),
+    ("mixed-traffic", include_str!("../../scenarios/mixed-traffic.toml")),
+    (
+        "clinical-journeys",
+        include_str!("../../scenarios/clinical-journeys.toml"),
+    ),
+];
 
 /// A built-in scenario's text.
 pub fn find(name: &str) -> Option<&'static str> {
