@@ -17,6 +17,8 @@ pub enum SendError {
     Connect(std::io::Error),
     #[error("http: {0}")]
     Http(#[from] hyper::Error),
+    #[error("no answer within the request timeout")]
+    TimedOut,
 }
 
 /// A VU's connection to the target.
@@ -50,6 +52,11 @@ impl Connection {
         self.sender
             .as_mut()
             .ok_or_else(|| SendError::Connect(std::io::Error::other("no connection")))
+    }
+
+    /// Drops the connection; the next request dials a new one.
+    pub fn reset(&mut self) {
+        self.sender = None;
     }
 
     /// Sends a request and reads the whole response; the body is kept only when `keep_body`.

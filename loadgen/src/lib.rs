@@ -56,6 +56,7 @@ pub fn ad_hoc(path: &str, rate: Option<f64>, vus: Option<u32>, duration: Duratio
             stages: vec![scenario::Stage { duration, target }],
             max_vus,
             max_waiting: 10_000,
+            request_timeout: Duration::from_secs(60),
             graceful_stop: Duration::from_secs(5),
         },
         thresholds: Default::default(),

@@ -41,6 +41,9 @@ pub struct LoadSpec {
     /// (their latency counts from the intended time); beyond it they are dropped and counted.
     #[serde(default = "default_max_waiting")]
     pub max_waiting: u32,
+    /// A request without an answer by then fails (status 0), as k6's 60 s default.
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    pub request_timeout: Duration,
     /// How long in-flight iterations may finish after the last stage.
     #[serde(default = "default_graceful_stop", with = "humantime_serde")]
     pub graceful_stop: Duration,
@@ -48,6 +51,10 @@ pub struct LoadSpec {
 
 fn default_max_waiting() -> u32 {
     10_000
+}
+
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_graceful_stop() -> Duration {
@@ -260,11 +267,15 @@ impl Scenario {
             if let Some(think) = &step.think {
                 crate::think::Think::parse(think).map_err(|m| (format!("{section}[{}].think", step.name), m))?;
             }
-            if step.request.is_none() && step.think.is_none() {
-                return bad(
-                    format!("{section}[{}]", step.name),
-                    "a step needs a request or a think pause",
-                );
+            let at = format!("{section}[{}]", step.name);
+            if step.request.is_some() && step.ws.is_some() {
+                return bad(at, "a step is either a request or a WebSocket step");
+            }
+            if (step.send.is_some() || step.expect.is_some()) && step.ws.is_none() {
+                return bad(at, "send and expect need ws = \"/path\"");
+            }
+            if step.request.is_none() && step.ws.is_none() && step.think.is_none() {
+                return bad(at, "a step needs a request, a ws path or a think pause");
             }
         }
         for (metric, conditions) in &self.thresholds {

@@ -98,6 +98,8 @@ pub struct Outcome {
 /// A worker's recording state; one per worker thread, so recording needs no lock.
 pub struct Recorder {
     pub steps: Vec<StepStats>,
+    /// Requests recorded so far.
+    pub requests: u64,
     pub iterations: u64,
     pub dropped: u64,
     interval: Histogram<u64>,
@@ -112,6 +114,7 @@ impl Recorder {
     pub fn new(step_names: &[String]) -> Self {
         Self {
             steps: step_names.iter().map(|n| StepStats::new(n)).collect(),
+            requests: 0,
             iterations: 0,
             dropped: 0,
             interval: histogram(),
@@ -133,6 +136,7 @@ impl Recorder {
         step.checks_passed += u64::from(o.checks_passed);
         step.checks_failed += u64::from(o.checks_failed);
         let _ = self.interval.record(corrected);
+        self.requests += 1;
         self.interval_requests += 1;
         self.interval_failed += u64::from(o.failed);
     }

@@ -117,6 +117,9 @@ impl Threshold {
             }
         };
         let latency_stat = matches!(stat, Stat::Percentile(_) | Stat::Avg | Stat::Min | Stat::Max);
+        if stat == Stat::Count && matches!(metric, "http_req_failed" | "checks") {
+            return Err(format!("{metric} is a rate: write rate<0.01 or rate>0.99"));
+        }
         if latency_stat != is_latency(metric) && !(metric == "http_reqs" && stat == Stat::Count) {
             return Err(format!("`{}` does not apply to {metric}", expr.trim()));
         }
@@ -147,6 +150,10 @@ impl Threshold {
                     Some(name) => summary.step(name)?.clone(),
                     None => total,
                 };
+                // No requests, no latency: a condition on it cannot hold.
+                if step.count() == 0 {
+                    return None;
+                }
                 let h = &step.corrected;
                 match self.stat {
                     Stat::Percentile(p) => percentile_ms(h, p),
@@ -221,5 +228,6 @@ mod tests {
         assert!(Threshold::parse("http_req_failed", "p95<1s").is_err());
         assert!(Threshold::parse("latency", "p95<1s").is_err());
         assert!(Threshold::parse("checks", "rate=1").is_err());
+        assert!(Threshold::parse("http_req_failed", "count<10").is_err());
     }
 }

@@ -60,28 +60,33 @@ impl Vu {
     }
 
     /// Runs one iteration that was meant to start at `intended` (its first request's corrected
-    /// latency counts from then).
+    /// latency counts from then); whether it sent anything.
     pub async fn iteration(
         &mut self,
         plan: &Arc<Plan>,
         recorder: &RefCell<Recorder>,
         aborts: &RefCell<Aborts>,
         intended: Instant,
-    ) {
+    ) -> bool {
+        let sent_before = recorder.borrow().requests;
         let mut intended = Some(intended);
+        // Each VU reruns at its own point in the last tenth of the period, so VUs set up together
+        // do not all log in again at the same moment.
+        let jitter = 0.9 + 0.1 * (self.index % 97) as f64 / 97.0;
         let rerun = plan
             .scenario
             .setup
             .rerun_after
-            .is_some_and(|every| self.set_up_at.is_some_and(|at| at.elapsed() >= every));
+            .is_some_and(|every| self.set_up_at.is_some_and(|at| at.elapsed() >= every.mul_f64(jitter)));
         if !plan.setup.is_empty() && (self.set_up_at.is_none() || rerun) {
             if let Err(reason) = self.run_steps(plan, &plan.setup, recorder, &mut intended).await {
                 note_abort(aborts, reason);
-                return;
+                return recorder.borrow().requests > sent_before;
             }
             self.set_up_at = Some(Instant::now());
         }
         self.run_flow(plan, recorder, aborts, intended).await;
+        recorder.borrow().requests > sent_before
     }
 
     /// Runs the setup steps now (before the run starts); false if they failed.
@@ -168,7 +173,13 @@ impl Vu {
         };
         let request = builder.body(Full::new(body)).map_err(|e| context(e.to_string()))?;
         let sent = Instant::now();
-        let response = self.conn.send(request, step.reads_body).await;
+        let timeout = plan.scenario.load.request_timeout;
+        let response = tokio::time::timeout(timeout, self.conn.send(request, step.reads_body)).await;
+        if response.is_err() {
+            // The connection may still carry the late answer; start afresh next time.
+            self.conn.reset();
+        }
+        let response = response.unwrap_or(Err(crate::client::SendError::TimedOut));
         let uncorrected = sent.elapsed();
         let corrected = intended.map_or(uncorrected, |i| i.elapsed());
         let (status, body) = match response {

@@ -228,9 +228,15 @@ async fn closed_vu(
 ) {
     while !stopping.get() && (g as f64) < target.get().floor() {
         shared.busy.set(shared.busy.get() + 1);
-        vu.iteration(&shared.plan, &shared.recorder, &shared.aborts, Instant::now())
+        let sent = vu
+            .iteration(&shared.plan, &shared.recorder, &shared.aborts, Instant::now())
             .await;
         shared.busy.set(shared.busy.get() - 1);
+        if !sent {
+            // An iteration that failed before sending anything (a variable a failed login never
+            // set) would otherwise spin without yielding and starve this worker; back off.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     if let Some(flag) = flags.borrow_mut().get_mut(slot) {
         *flag = false;
@@ -305,7 +311,8 @@ fn dispatch(shared: &Rc<Shared>, pool: &Rc<RefCell<Pool>>, index: u64, count: u6
 
 async fn open_vu(shared: Rc<Shared>, pool: Rc<RefCell<Pool>>, mut vu: Vu, mut intended: Instant) {
     loop {
-        vu.iteration(&shared.plan, &shared.recorder, &shared.aborts, intended)
+        let _sent = vu
+            .iteration(&shared.plan, &shared.recorder, &shared.aborts, intended)
             .await;
         let next = pool.borrow_mut().waiting.pop_front();
         match next {

@@ -182,3 +182,28 @@ async fn websocket_steps_measure_message_latency_and_time_out_clearly() {
         silent.aborts
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iterations_that_cannot_send_end_on_time_with_their_reason() {
+    let (url, _stop) = stall_server(stall::Config::default()).await;
+    let text = r#"
+name = "broken"
+[load]
+model = "closed"
+start = 2
+stages = [{ duration = "1s", target = 2 }]
+[[flows]]
+name = "f"
+steps = [{ name = "uses a token nobody captured", request = "GET /tasks?token=${token}" }]
+"#;
+    let scenario = Scenario::parse(text, "broken.toml").unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(20), run(scenario, &url, 1))
+        .await
+        .expect("the run must end");
+    assert_eq!(outcome.summary.total().count(), 0);
+    assert!(
+        outcome.aborts.keys().any(|r| r.contains("variable `token` is not set")),
+        "{:?}",
+        outcome.aborts
+    );
+}
