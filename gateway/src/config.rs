@@ -196,4 +196,5 @@ pub const KNOBS: &[KnobSpec] = &[
     DB_KNOBS[0],
     DB_KNOBS[1],
     DB_KNOBS[2],
+    DB_KNOBS[3],
 ];

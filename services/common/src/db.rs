@@ -53,6 +53,7 @@ impl<DB: Database> Db<DB> {
             .max_connections(cfg.pool_size)
             .min_connections(0)
             .acquire_timeout(cfg.acquire_timeout)
+            .test_before_acquire(cfg.test_before_acquire)
             .connect_lazy_with(options.clone().log_statements(level))
     }
 

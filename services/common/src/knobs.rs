@@ -203,7 +203,7 @@ fn lookup_mut<'a>(value: &'a mut Value, dotted: &str) -> Option<&'a mut Value> {
 }
 
 /// The knobs of [`crate::config::DbConfig`], owned by every component with a pool.
-pub const DB_KNOBS: [KnobSpec; 3] = [
+pub const DB_KNOBS: [KnobSpec; 4] = [
     KnobSpec {
         name: "db.pool_size",
         kind: KnobKind::Int { min: 1, max: 500 },
@@ -221,6 +221,11 @@ pub const DB_KNOBS: [KnobSpec; 3] = [
         name: "db.log_statements",
         kind: KnobKind::Bool,
         help: "log every SQL statement at INFO",
+    },
+    KnobSpec {
+        name: "db.test_before_acquire",
+        kind: KnobKind::Bool,
+        help: "ping a pooled connection before use: survives a database restart, costs a round trip",
     },
 ];
 

@@ -66,6 +66,7 @@ pub const KNOBS: &[KnobSpec] = &[
     DB_KNOBS[0],
     DB_KNOBS[1],
     DB_KNOBS[2],
+    DB_KNOBS[3],
 ];
 
 /// The routes, for metrics registration and the OpenAPI check.

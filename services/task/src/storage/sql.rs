@@ -175,20 +175,15 @@ macro_rules! sql_task_store {
                 actor: crate::model::Actor,
                 new: crate::model::NewTask,
             ) -> Result<crate::model::Task, crate::error::TaskError> {
-                let mut w = self.db.begin_write().await?;
-                check_references(
-                    &mut w.tx,
-                    actor.org,
-                    Some(new.patient_id),
-                    new.assignee_id,
-                    new.ward_id,
-                )
-                .await?;
+                let references = (new.patient_id, new.assignee_id, new.ward_id);
                 let task = new.into_task(
                     crate::model::TaskId(uuid::Uuid::now_v7()),
                     emrlab_common::db::now(),
                 );
-                sqlx::query(concat!(
+                let mut w = self.db.begin_write().await?;
+                // The composite foreign keys prove the references are in the caller's
+                // organisation; only when one fails is it worth a query to say which.
+                let inserted = sqlx::query(concat!(
                     "INSERT INTO tasks (org_id, ",
                     crate::storage::sql::task_columns!(),
                     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
@@ -207,7 +202,21 @@ macro_rules! sql_task_store {
                 .bind($to_db(task.updated_at))
                 .bind(task.version)
                 .execute(&mut *w.tx)
-                .await?;
+                .await;
+                match inserted {
+                    Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+                        drop(w);
+                        let mut conn = self.db.acquire().await?;
+                        let (patient, assignee, ward) = references;
+                        check_references(&mut conn, actor.org, Some(patient), assignee, ward).await?;
+                        return Err(emrlab_common::error::ApiError::invalid(
+                            "patient_id",
+                            "a referenced patient, practitioner or ward is not in your organisation",
+                        )
+                        .into());
+                    }
+                    other => other?,
+                };
                 insert_audit(&mut w.tx, actor, "task.create", None, &task).await?;
                 w.tx.commit().await?;
                 Ok(task)
