@@ -130,5 +130,5 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(admin::health))
         .route("/ready", get(admin::ready))
         .route("/metrics", get(admin::metrics));
-    emrlab_common::server::with_common_layers(public.merge(protected).with_state(state), "gateway")
+    emrlab_common::server::with_common_layers(public.merge(protected).with_state(state), "gateway", ROUTES)
 }

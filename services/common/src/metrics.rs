@@ -98,19 +98,56 @@ pub fn register(component: &'static str, routes: &[(&'static str, &'static str)]
     }
 }
 
+/// Per-component request metrics, built once so the hot path allocates as little as it can.
+pub struct Tracker {
+    component: &'static str,
+    in_flight: metrics::Gauge,
+    routes: &'static [(&'static str, &'static str)],
+}
+
+impl Tracker {
+    /// A tracker for `component`, whose known routes become borrowed labels.
+    pub fn new(component: &'static str, routes: &'static [(&'static str, &'static str)]) -> Self {
+        Self {
+            component,
+            in_flight: metrics::gauge!(names::HTTP_IN_FLIGHT, "component" => component),
+            routes,
+        }
+    }
+
+    fn route_label(&self, req: &Request) -> metrics::SharedString {
+        let Some(path) = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str) else {
+            return metrics::SharedString::const_str("unmatched");
+        };
+        match self.routes.iter().find(|(_, route)| *route == path) {
+            Some((_, route)) => metrics::SharedString::const_str(route),
+            None => metrics::SharedString::from(path.to_owned()),
+        }
+    }
+}
+
+fn method_label(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::PATCH => "PATCH",
+        http::Method::HEAD => "HEAD",
+        http::Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Middleware recording duration and in-flight requests, labelled by route template.
-pub async fn track(component: &'static str, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
-    let in_flight = metrics::gauge!(names::HTTP_IN_FLIGHT, "component" => component);
-    in_flight.increment(1.0);
+pub async fn track(tracker: std::sync::Arc<Tracker>, req: Request, next: Next) -> Response {
+    let route = tracker.route_label(&req);
+    let method = method_label(req.method());
+    tracker.in_flight.increment(1.0);
     let started = Instant::now();
     let response = next.run(req).await;
-    in_flight.decrement(1.0);
-    metrics::histogram!(names::HTTP_DURATION, "component" => component, "route" => route,
+    tracker.in_flight.decrement(1.0);
+    metrics::histogram!(names::HTTP_DURATION, "component" => tracker.component, "route" => route,
         "method" => method, "status" => response.status().as_u16().to_string())
     .record(started.elapsed());
     response

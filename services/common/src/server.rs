@@ -162,14 +162,19 @@ impl Server {
 
 /// Wraps a component's routes with what every component shares: JSON 404/405, body limit,
 /// request timeout, metrics, a request span carrying the request id, and the id itself.
-pub fn with_common_layers(router: Router, component: &'static str) -> Router {
+pub fn with_common_layers(
+    router: Router,
+    component: &'static str,
+    routes: &'static [(&'static str, &'static str)],
+) -> Router {
+    let tracker = Arc::new(crate::metrics::Tracker::new(component, routes));
     router
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(timeout))
         .layer(middleware::from_fn(move |req, next| {
-            crate::metrics::track(component, req, next)
+            crate::metrics::track(tracker.clone(), req, next)
         }))
         .layer(TraceLayer::new_for_http().make_span_with(move |req: &Request<Body>| {
             let route = req

@@ -134,5 +134,5 @@ pub fn router(state: AppState) -> Router {
             state.knobs.clone(),
             state.keys.clone(),
         ));
-    emrlab_common::server::with_common_layers(api, "task")
+    emrlab_common::server::with_common_layers(api, "task", ROUTES)
 }
