@@ -3,9 +3,7 @@
 
 use std::process::Command;
 
-use emrlab_common::server::Server;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 const SCENARIO: &str = r#"
 name = "cli"
@@ -22,16 +20,9 @@ steps = [{ name = "root", request = "GET /", check = { status = [200] } }]
 "#;
 
 async fn stall_url() -> (String, tokio_util::sync::DropGuard) {
-    let server = Server::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        emrlab_loadgen::stall::router(Default::default()),
-    )
-    .await
-    .unwrap();
-    let url = format!("http://{}", server.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    tokio::spawn(server.run(stop.clone()));
-    (url, stop.drop_guard())
+    emrlab_common::testing::serve(emrlab_loadgen::stall::router(Default::default()))
+        .await
+        .unwrap()
 }
 
 async fn load(args: Vec<String>) -> std::process::Output {

@@ -4,18 +4,10 @@
 
 use std::time::Duration;
 
-use emrlab_common::server::Server;
 use emrlab_loadgen::{RunOptions, Scenario, ad_hoc, plan::Plan, run::Outcome, stall, stats::percentile_ms};
-use tokio_util::sync::CancellationToken;
 
 async fn stall_server(config: stall::Config) -> (String, tokio_util::sync::DropGuard) {
-    let server = Server::bind("127.0.0.1:0".parse().unwrap(), stall::router(config))
-        .await
-        .unwrap();
-    let url = format!("http://{}", server.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    tokio::spawn(server.run(stop.clone()));
-    (url, stop.drop_guard())
+    emrlab_common::testing::serve(stall::router(config)).await.unwrap()
 }
 
 async fn run(scenario: Scenario, url: &str, workers: usize) -> Outcome {
@@ -136,11 +128,7 @@ async fn echo_server() -> (String, tokio_util::sync::DropGuard) {
             })
         }),
     );
-    let server = Server::bind("127.0.0.1:0".parse().unwrap(), app).await.unwrap();
-    let url = format!("http://{}", server.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    tokio::spawn(server.run(stop.clone()));
-    (url, stop.drop_guard())
+    emrlab_common::testing::serve(app).await.unwrap()
 }
 
 fn ws_scenario(expect: &str, within: &str) -> Scenario {

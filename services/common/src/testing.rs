@@ -46,3 +46,12 @@ pub async fn fresh_postgres_database(server_url: &str) -> Result<String, sqlx::E
     let base = server_url.rsplit_once('/').map_or(server_url, |(base, _)| base);
     Ok(format!("{base}/{name}"))
 }
+
+/// Serves `app` on a free loopback port until the returned guard drops; returns its base URL.
+pub async fn serve(app: axum::Router) -> std::io::Result<(String, tokio_util::sync::DropGuard)> {
+    let server = crate::server::Server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), app).await?;
+    let url = format!("http://{}", server.local_addr()?);
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(server.run(stop.clone()));
+    Ok((url, stop.drop_guard()))
+}
