@@ -42,7 +42,11 @@ impl Connection {
         if self.sender.is_none() {
             let stream = TcpStream::connect(&*self.addr).await.map_err(SendError::Connect)?;
             let _ = stream.set_nodelay(true);
-            let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+            // Requests are small: one flattened write beats a writev of header and body buffers.
+            let (sender, connection) = http1::Builder::new()
+                .writev(false)
+                .handshake(TokioIo::new(stream))
+                .await?;
             // The connection task ends when the sender is dropped or the peer closes.
             tokio::task::spawn_local(async move {
                 let _ = connection.await;

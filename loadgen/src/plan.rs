@@ -48,6 +48,9 @@ pub struct PlanStep {
     pub id: usize,
     pub name: String,
     pub request: Option<(Method, Template)>,
+    /// The request's URI, parsed once, when its path has no variables (the hot path of a plain
+    /// GET then allocates nothing for it).
+    pub fixed_uri: Option<http::Uri>,
     pub headers: Vec<(HeaderName, Template)>,
     pub body: Option<JsonTemplate>,
     pub check: Check,
@@ -111,15 +114,21 @@ impl Plan {
                 })
                 .collect::<Result<Vec<_>, String>>()
                 .map_err(context)?;
+            let request = step
+                .request
+                .as_deref()
+                .map(parse_request_line)
+                .transpose()
+                .map_err(context)?;
+            let fixed_uri = request
+                .as_ref()
+                .and_then(|(_, path)| path.literal())
+                .and_then(|p| p.parse().ok());
             Ok(PlanStep {
                 id,
+                fixed_uri,
                 name: step.name.clone(),
-                request: step
-                    .request
-                    .as_deref()
-                    .map(parse_request_line)
-                    .transpose()
-                    .map_err(context)?,
+                request,
                 headers,
                 body: step
                     .json

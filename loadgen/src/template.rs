@@ -94,6 +94,15 @@ impl Template {
         Ok(Self(parts))
     }
 
+    /// The text when the template has no variables at all.
+    pub fn literal(&self) -> Option<&str> {
+        match self.0.as_slice() {
+            [] => Some(""),
+            [Part::Text(text)] => Some(text),
+            _ => None,
+        }
+    }
+
     /// The variable when the template is exactly one `${var}` (a JSON body keeps its type).
     fn single_named(&self) -> Option<&str> {
         match self.0.as_slice() {

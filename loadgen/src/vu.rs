@@ -156,9 +156,17 @@ impl Vu {
             return Err("no request".into());
         };
         let context = |e: String| format!("{}: {e}", step.name);
+        let uri = match &step.fixed_uri {
+            Some(uri) => uri.clone(),
+            None => {
+                let path = path.render(&self.vars, &mut self.rng).map_err(context)?;
+                path.parse::<http::Uri>()
+                    .map_err(|e| context(format!("`{path}` is not a valid path: {e}")))?
+            }
+        };
         let mut builder = Request::builder()
             .method(method.clone())
-            .uri(path.render(&self.vars, &mut self.rng).map_err(context)?)
+            .uri(uri)
             .header(header::HOST, plan.target.host.clone());
         for (name, value) in &step.headers {
             builder = builder.header(name, value.render(&self.vars, &mut self.rng).map_err(context)?);
