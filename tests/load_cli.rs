@@ -66,6 +66,14 @@ async fn thresholds_decide_the_exit_code_and_the_result_file_is_written() {
         assert_eq!(result["totals"]["requests"], 50);
         assert_eq!(result["thresholds"][0]["ok"], code == 0);
         assert!(result["steps"][0]["histograms"]["corrected"].as_str().unwrap().len() > 10);
+        assert_eq!(result["steps"][0]["by_status_class"]["2xx"]["requests"], 50);
+        let per_second: u64 = result["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["steps"][0].as_u64().unwrap())
+            .sum();
+        assert!(per_second == 50, "{per_second} of 50 requests in the timeline");
     }
 }
 

@@ -65,6 +65,17 @@ pub struct StepResult {
     pub uncorrected: Latency,
     /// Base64 HdrHistogram V2 (microseconds), to merge runs exactly.
     pub histograms: Histograms,
+    /// Corrected latency by status class (`2xx`, `4xx`, `5xx`, `error`, …).
+    pub by_status_class: BTreeMap<String, ClassResult>,
+}
+
+/// One status class of one request name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassResult {
+    pub requests: u64,
+    pub corrected: Latency,
+    /// Base64 HdrHistogram V2 of the corrected latency (microseconds).
+    pub histogram: String,
 }
 
 /// Serialized histograms.
@@ -166,6 +177,18 @@ fn step_result(s: &StepStats) -> StepResult {
             corrected: encode(&s.corrected),
             uncorrected: encode(&s.uncorrected),
         },
+        by_status_class: s
+            .by_class
+            .iter()
+            .map(|(class, h)| {
+                let result = ClassResult {
+                    requests: h.len(),
+                    corrected: Latency::of(h),
+                    histogram: encode(h),
+                };
+                ((*class).to_owned(), result)
+            })
+            .collect(),
     }
 }
 

@@ -154,4 +154,10 @@ fn add(into: &mut Second, from: &Second) {
     into.iterations += from.iterations;
     into.dropped += from.dropped;
     into.vus += from.vus;
+    if into.steps.len() < from.steps.len() {
+        into.steps.resize(from.steps.len(), 0);
+    }
+    for (total, n) in into.steps.iter_mut().zip(&from.steps) {
+        *total += n;
+    }
 }

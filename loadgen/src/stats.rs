@@ -33,6 +33,21 @@ pub struct StepStats {
     pub failed: u64,
     pub checks_passed: u64,
     pub checks_failed: u64,
+    /// Corrected latency by status class (`2xx`, `4xx`, `error`, …): a fast 429 or 503 must not
+    /// flatter the latency of the requests that were served.
+    pub by_class: BTreeMap<&'static str, Histogram<u64>>,
+}
+
+/// The status class label of a status (0: no answer).
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        0 => "error",
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
 }
 
 impl StepStats {
@@ -45,6 +60,7 @@ impl StepStats {
             failed: 0,
             checks_passed: 0,
             checks_failed: 0,
+            by_class: BTreeMap::new(),
         }
     }
 
@@ -62,6 +78,9 @@ impl StepStats {
         self.failed += other.failed;
         self.checks_passed += other.checks_passed;
         self.checks_failed += other.checks_failed;
+        for (class, h) in &other.by_class {
+            let _ = self.by_class.entry(class).or_insert_with(histogram).add(h);
+        }
     }
 }
 
@@ -76,6 +95,8 @@ pub struct Second {
     pub dropped: u64,
     /// VUs busy or waiting at the end of the second.
     pub vus: u64,
+    /// Requests per request name this second, in the order of the result's `steps`.
+    pub steps: Vec<u64>,
     /// Corrected latency percentiles of this second's requests, in milliseconds.
     pub p50_ms: f64,
     pub p95_ms: f64,
@@ -107,6 +128,7 @@ pub struct Recorder {
     interval_failed: u64,
     interval_iterations: u64,
     interval_dropped: u64,
+    interval_steps: Vec<u64>,
 }
 
 impl Recorder {
@@ -122,6 +144,7 @@ impl Recorder {
             interval_failed: 0,
             interval_iterations: 0,
             interval_dropped: 0,
+            interval_steps: vec![0; step_names.len()],
         }
     }
 
@@ -132,6 +155,11 @@ impl Recorder {
         let _ = step.corrected.record(corrected);
         let _ = step.uncorrected.record(micros(o.uncorrected));
         *step.statuses.entry(o.status).or_default() += 1;
+        let _ = step
+            .by_class
+            .entry(status_class(o.status))
+            .or_insert_with(histogram)
+            .record(corrected);
         step.failed += u64::from(o.failed);
         step.checks_passed += u64::from(o.checks_passed);
         step.checks_failed += u64::from(o.checks_failed);
@@ -139,6 +167,9 @@ impl Recorder {
         self.requests += 1;
         self.interval_requests += 1;
         self.interval_failed += u64::from(o.failed);
+        if let Some(count) = self.interval_steps.get_mut(o.step) {
+            *count += 1;
+        }
     }
 
     pub fn iteration_done(&mut self) {
@@ -160,8 +191,10 @@ impl Recorder {
             iterations: self.interval_iterations,
             dropped: self.interval_dropped,
             vus,
+            steps: self.interval_steps.clone(),
             ..Second::default()
         };
+        self.interval_steps.iter_mut().for_each(|n| *n = 0);
         let histogram = std::mem::replace(&mut self.interval, histogram());
         (
             self.interval_requests,
@@ -261,6 +294,7 @@ mod tests {
         let both = both.into_summary();
         for (m, b) in merged.steps.iter().zip(&both.steps) {
             assert_eq!(m.corrected, b.corrected);
+            assert_eq!(m.by_class, b.by_class);
             assert_eq!(
                 (m.statuses.clone(), m.failed, m.checks_passed),
                 (b.statuses.clone(), b.failed, b.checks_passed)

@@ -43,6 +43,8 @@ struct Shared {
     aborts: RefCell<Aborts>,
     /// VUs busy or queued now.
     busy: Cell<u64>,
+    /// The second of the run the recorder's interval counters belong to.
+    next_second: Cell<u64>,
 }
 
 /// How workers agree on the start: each sets up its VUs (when the scenario asks for it), waits at
@@ -75,6 +77,7 @@ pub fn run(
         recorder: RefCell::new(Recorder::new(&plan.step_names)),
         aborts: RefCell::new(Aborts::new()),
         busy: Cell::new(0),
+        next_second: Cell::new(0),
         plan,
     });
     local.block_on(&runtime, async {
@@ -89,12 +92,15 @@ pub fn run(
         line.ready.wait();
         line.go.wait();
         let start = Instant::from_std(line.start.get().copied().unwrap_or_else(std::time::Instant::now));
+        let ticks_after = ticks.clone();
         let ticker = tokio::task::spawn_local(tick_every_second(shared.clone(), start, ticks));
         match shared.plan.scenario.load.model {
             Model::Closed => closed(shared.clone(), index, count, start, prepared).await,
             Model::Open => open(shared.clone(), index, count, start, prepared).await,
         }
         ticker.abort();
+        // The last, partial second (and the graceful stop) belongs in the timeline too.
+        report_second(&shared, &ticks_after);
     });
     drop(local);
     let shared = Rc::try_unwrap(shared).map_err(|_| std::io::Error::other("a VU outlived its worker"))?;
@@ -141,15 +147,21 @@ async fn prelude(shared: &Rc<Shared>, index: u64, count: u64) -> Vec<Vu> {
 }
 
 async fn tick_every_second(shared: Rc<Shared>, start: Instant, ticks: mpsc::Sender<Tick>) {
-    let mut t = 0;
     loop {
-        t += 1;
-        tokio::time::sleep_until(start + Duration::from_secs(t)).await;
-        let (second, histogram) = shared.recorder.borrow_mut().take_second(t - 1, shared.busy.get());
-        if ticks.send(Tick { second, histogram }).is_err() {
+        let t = shared.next_second.get();
+        tokio::time::sleep_until(start + Duration::from_secs(t + 1)).await;
+        if !report_second(&shared, &ticks) {
             return;
         }
     }
+}
+
+/// Sends the current second to the coordinator and moves on to the next; false once it is gone.
+fn report_second(shared: &Shared, ticks: &mpsc::Sender<Tick>) -> bool {
+    let t = shared.next_second.get();
+    let (second, histogram) = shared.recorder.borrow_mut().take_second(t, shared.busy.get());
+    shared.next_second.set(t + 1);
+    ticks.send(Tick { second, histogram }).is_ok()
 }
 
 /// Waits for in-flight iterations up to the graceful stop; the rest are cancelled with the runtime.
