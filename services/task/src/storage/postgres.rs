@@ -12,4 +12,6 @@ super::sql::sql_task_store!(
     PgTaskStore, Postgres,
     instant: OffsetDateTime, to_db: same, from_db: same,
     json: Json, like: "ILIKE", lock: " FOR UPDATE",
+    // A data-modifying CTE: both rows in one statement, atomic on its own.
+    create: concat!("WITH created AS (", super::sql::create_task_values!(), ") ", super::sql::create_audit_values!()),
 );
