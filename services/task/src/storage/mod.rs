@@ -15,6 +15,7 @@ use crate::{
 mod postgres;
 mod sql;
 mod sqlite;
+mod statements;
 
 /// Task persistence. Every method takes the organisation, so tenancy lives in the SQL.
 #[async_trait] // boxed futures keep the trait usable as `Arc<dyn TaskStore>`

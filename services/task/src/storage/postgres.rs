@@ -13,5 +13,5 @@ super::sql::sql_task_store!(
     instant: OffsetDateTime, to_db: same, from_db: same,
     json: Json, like: "ILIKE", lock: " FOR UPDATE",
     // A data-modifying CTE: both rows in one statement, atomic on its own.
-    create: concat!("WITH created AS (", super::sql::create_task_values!(), ") ", super::sql::create_audit_values!()),
+    create: concat!("WITH created AS (", super::statements::create_task_values!(), ") ", super::statements::create_audit_values!()),
 );

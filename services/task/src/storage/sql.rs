@@ -2,36 +2,6 @@
 //! backends differ only in how an instant and a JSON document are stored, how text is matched
 //! case-insensitively and how a row is locked for update, which the caller passes in.
 
-/// The audit row of a create, in the statement that inserts the task: $1 org, $2 task id,
-/// $12 its timestamp, $14 the audit row's id, $15 the actor, $16 the task as JSON.
-macro_rules! create_audit_values {
-    () => {
-        "INSERT INTO audit_log (id, org_id, actor_id, action, entity, entity_id, before, after, at) \
-         VALUES ($14, $1, $15, 'task.create', 'task', $2, NULL, $16, $12)"
-    };
-}
-pub(crate) use create_audit_values;
-
-/// The task columns and their placeholders $1–$13 of a create.
-macro_rules! create_task_values {
-    () => {
-        concat!(
-            "INSERT INTO tasks (org_id, ",
-            crate::storage::sql::task_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        )
-    };
-}
-pub(crate) use create_task_values;
-
-/// Columns of a task, in the order `task_from_row` reads them.
-macro_rules! task_columns {
-    () => {
-        "id, patient_id, title, description, status, priority, assignee_id, ward_id, due_at, created_at, updated_at, version"
-    };
-}
-pub(crate) use task_columns;
-
 macro_rules! sql_task_store {
     (
         $store:ident, $db:ty,
@@ -256,7 +226,7 @@ macro_rules! sql_task_store {
                 let mut conn = self.db.acquire().await?;
                 let row = sqlx::query(concat!(
                     "SELECT ",
-                    crate::storage::sql::task_columns!(),
+                    crate::storage::statements::task_columns!(),
                     " FROM tasks WHERE org_id = $1 AND id = $2"
                 ))
                 .bind(org.0)
@@ -278,7 +248,7 @@ macro_rules! sql_task_store {
                 let mut w = self.db.begin_write().await?;
                 let row = sqlx::query(concat!(
                     "SELECT ",
-                    crate::storage::sql::task_columns!(),
+                    crate::storage::statements::task_columns!(),
                     " FROM tasks WHERE org_id = $1 AND id = $2",
                     $lock
                 ))
@@ -343,7 +313,7 @@ macro_rules! sql_task_store {
                 let mut conn = self.db.acquire().await?;
                 let mut qb = sqlx::QueryBuilder::<$db>::new(concat!(
                     "SELECT ",
-                    crate::storage::sql::task_columns!(),
+                    crate::storage::statements::task_columns!(),
                     " FROM tasks"
                 ));
                 push_filters(&mut qb, org, filter);

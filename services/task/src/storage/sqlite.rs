@@ -14,5 +14,5 @@ super::sql::sql_task_store!(
     instant: i64, to_db: to_micros, from_db: from_micros,
     json: json_text, like: "LIKE", lock: "",
     // Two statements in one call: sqlx-sqlite runs them in turn on the connection's thread.
-    create: concat!(super::sql::create_task_values!(), "; ", super::sql::create_audit_values!()),
+    create: concat!(super::statements::create_task_values!(), "; ", super::statements::create_audit_values!()),
 );
