@@ -10,15 +10,7 @@ use serde_json::Value;
 async fn every_series_exists_before_any_traffic() {
     let app = support::spawn_app().await;
     for base in [&app.base, &app.task_base] {
-        let metrics = app
-            .http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = app.metrics(base).await;
         for component in ["gateway", "task"] {
             for series in [
                 format!("emrlab_http_requests_in_flight{{component=\"{component}\"}}"),
@@ -41,15 +33,7 @@ async fn requests_are_counted_by_route_template_not_by_path() {
     let task = app.create_task(&token, "Metrics").await;
     app.get(&token, &format!("/api/v1/tasks/{}", task["id"].as_str().unwrap()))
         .await;
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.task_base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics(&app.task_base).await;
     let line = metrics
         .lines()
         .find(|l| l.starts_with("emrlab_http_request_duration_seconds_count{component=\"task\",route=\"/tasks/{id}\",method=\"GET\",status=\"200\"}"))

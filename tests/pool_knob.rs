@@ -14,15 +14,7 @@ async fn a_pool_size_change_swaps_every_components_pool() {
     let changed = app.set_knobs(json!({"db.pool_size": 3})).await;
     assert_eq!(changed.status(), StatusCode::OK);
     assert_eq!(app.get(&nurse, "/api/v1/tasks?limit=5").await.status(), StatusCode::OK);
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics(&app.base).await;
     for component in ["gateway", "task"] {
         let series = format!("emrlab_db_pool_connections_max{{component=\"{component}\"}} 3");
         assert!(

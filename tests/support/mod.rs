@@ -102,6 +102,18 @@ where
 }
 
 impl TestApp {
+    /// The Prometheus text a component (`base`: the gateway's or the task service's URL) serves.
+    pub async fn metrics(&self, base: &str) -> String {
+        self.http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// The data directory (where the SQLite database lives).
     pub fn data_dir(&self) -> &std::path::Path {
         self._data.path()
