@@ -23,6 +23,10 @@ pub enum KnobKind {
     Duration { min: Duration, max: Duration },
     /// `true` or `false`.
     Bool,
+    /// A number (fractions allowed) in this closed range.
+    Float { min: f64, max: f64 },
+    /// An integer in this closed range, or `"off"` for no limit at all.
+    IntOrOff { min: i64, max: i64 },
 }
 
 /// One knob of a component: its dotted name (also its configuration path) and accepted values.
@@ -72,6 +76,8 @@ impl KnobKind {
                               "max": humantime::format_duration(*max).to_string() }
             }),
             Self::Bool => serde_json::json!("bool"),
+            Self::Float { min, max } => serde_json::json!({ "min": min, "max": max, "fraction": true }),
+            Self::IntOrOff { min, max } => serde_json::json!({ "min": min, "max": max, "or": "off" }),
         }
     }
 
@@ -95,6 +101,14 @@ impl KnobKind {
             (Self::Duration { .. }, _) => Err("expected a duration string such as \"15m\"".into()),
             (Self::Bool, Value::Bool(_)) => Ok(()),
             (Self::Bool, _) => Err("expected true or false".into()),
+            (Self::Float { min, max }, Value::Number(n)) if n.as_f64().is_some_and(|v| (*min..=*max).contains(&v)) => {
+                Ok(())
+            }
+            (Self::Float { min, max }, _) => Err(format!("expected a number from {min} to {max}")),
+            (Self::IntOrOff { .. }, Value::String(s)) if s == "off" => Ok(()),
+            (Self::IntOrOff { min, max }, value) => Self::Int { min: *min, max: *max }
+                .check(value)
+                .map_err(|reason| format!("{reason}, or \"off\"")),
         }
     }
 }
@@ -299,5 +313,51 @@ mod tests {
         let cell = cell();
         cell.apply(&change("db.acquire_timeout", Value::from("250ms"))).unwrap();
         assert_eq!(cell.get().db.acquire_timeout, Duration::from_millis(250));
+    }
+}
+
+/// A limit that can be switched off: `"off"` or a number in configuration files, env and knobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrOff<T> {
+    Off,
+    On(T),
+}
+
+impl<T: Copy> OrOff<T> {
+    /// The limit, if there is one.
+    pub fn limit(self) -> Option<T> {
+        match self {
+            Self::Off => None,
+            Self::On(value) => Some(value),
+        }
+    }
+}
+
+impl<T: Serialize> Serialize for OrOff<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Off => serializer.serialize_str("off"),
+            Self::On(value) => value.serialize(serializer),
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de> + std::str::FromStr> Deserialize<'de> for OrOff<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw<T> {
+            Value(T),
+            Text(String),
+        }
+        match Raw::<T>::deserialize(deserializer)? {
+            Raw::Value(value) => Ok(Self::On(value)),
+            // Environment variables arrive as text, numbers included.
+            Raw::Text(text) if text == "off" => Ok(Self::Off),
+            Raw::Text(text) => text
+                .parse()
+                .map(Self::On)
+                .map_err(|_| serde::de::Error::custom(format!("expected a number or \"off\", not {text:?}"))),
+        }
     }
 }

@@ -1,10 +1,12 @@
-//! Writes a generated data set with multi-row INSERTs, on either backend, into an empty database.
+//! Writes the generated data set (`emrlab-seed`) with multi-row INSERTs, on either backend, into
+//! an empty database, with the links of the active tasks the simulated vendors already hold.
 
 use emrlab_common::db::AnyDb;
+use emrlab_seed::{CHUNK, Directory};
 use sqlx::QueryBuilder;
 use time::OffsetDateTime;
 
-use super::{CHUNK, Directory, Profile};
+pub use emrlab_seed::{DEMO_PASSWORD, Profile};
 
 /// What `emrlab seed` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +75,8 @@ macro_rules! writer {
             }
             for chunk in dir.patients.chunks(CHUNK) {
                 QueryBuilder::<$db>::new(
-                    "INSERT INTO patients (id, org_id, mrn, given_name, family_name, birth_date, sex, ward_id, bed, admitted_at, created_at) ",
+                    "INSERT INTO patients (id, org_id, mrn, given_name, family_name, birth_date, sex, ward_id, bed, admitted_at, \
+                     created_at, home_vendor, epic_id, cerner_id) ",
                 )
                 .push_values(chunk, |mut b, p| {
                     b.push_bind(p.id)
@@ -86,7 +89,10 @@ macro_rules! writer {
                         .push_bind(p.ward_id)
                         .push_bind(p.bed.clone())
                         .push_bind($conv(p.admitted_at))
-                        .push_bind($conv(p.admitted_at));
+                        .push_bind($conv(p.admitted_at))
+                        .push_bind(p.home_vendor.as_str())
+                        .push_bind(p.epic_id.clone())
+                        .push_bind(p.cerner_id.clone());
                 })
                 .build()
                 .execute(&mut *w.tx)
@@ -100,7 +106,7 @@ macro_rules! writer {
                         "INSERT INTO tasks (id, org_id, patient_id, title, description, status, priority, assignee_id, \
                          ward_id, due_at, created_at, updated_at, version) ",
                     )
-                    .push_values(chunk, |mut b, t| {
+                    .push_values(&chunk, |mut b, t| {
                         b.push_bind(t.id)
                             .push_bind(t.org_id)
                             .push_bind(t.patient_id)
@@ -114,6 +120,23 @@ macro_rules! writer {
                             .push_bind($conv(t.created_at))
                             .push_bind($conv(t.created_at))
                             .push_bind(1_i64);
+                    })
+                    .build()
+                    .execute(&mut *w.tx)
+                    .await?;
+                    let held: Vec<_> = chunk.iter().filter(|t| t.is_active()).collect();
+                    if held.is_empty() {
+                        continue;
+                    }
+                    QueryBuilder::<$db>::new(
+                        "INSERT INTO emr_task_links (task_id, org_id, vendor, vendor_task_id, pushed_at) ",
+                    )
+                    .push_values(held, |mut b, t| {
+                        b.push_bind(t.id)
+                            .push_bind(t.org_id)
+                            .push_bind(t.vendor.as_str())
+                            .push_bind(t.vendor.seeded_task_id(t.id))
+                            .push_bind($conv(t.created_at));
                     })
                     .build()
                     .execute(&mut *w.tx)

@@ -1,6 +1,8 @@
-//! Deterministic seed data: the same seed number gives the same organisations, people, patients
-//! and tasks (ids included) on both backends. Instants are offsets from the moment of seeding, so
-//! "the last 24 hours" always has admissions in it.
+//! The deterministic demo data set: the same seed number gives the same organisations, people,
+//! patients and tasks (ids included). The task service writes it to the database; the simulated
+//! Epic and Cerner serve the same patients and active tasks under their own identifiers
+//! ([`vendor`]). Instants are offsets from the moment of seeding, so "the last 24 hours" always
+//! has admissions in it; birth dates are fixed, so a vendor started on another day agrees.
 //!
 //! Usernames: `nurse.0001`…, `doctor.0001`…, `charge.0001`… numbered across organisations in
 //! order (the first organisation has the lowest numbers), `admin` for the first organisation and
@@ -13,9 +15,13 @@ use time::{Date, Duration, OffsetDateTime};
 use uuid::Uuid;
 
 mod names;
-mod write;
+pub mod vendor;
 
-pub use write::{SeedError, SeedReport, seed};
+pub use vendor::Vendor;
+
+/// Birth dates are counted back from this day rather than from today, so that the platform and a
+/// vendor simulator started on different days serve the same patient.
+const BIRTH_DATES_BEFORE: Date = time::macros::date!(2026 - 01 - 01);
 
 /// The password of every seeded practitioner.
 pub const DEMO_PASSWORD: &str = "emrlab";
@@ -121,18 +127,18 @@ impl Profile {
     }
 }
 
-pub(crate) struct Org {
+pub struct Org {
     pub id: Uuid,
     pub name: String,
 }
 
-pub(crate) struct Ward {
+pub struct Ward {
     pub id: Uuid,
     pub org_id: Uuid,
     pub name: String,
 }
 
-pub(crate) struct Practitioner {
+pub struct Practitioner {
     pub id: Uuid,
     pub org_id: Uuid,
     pub username: String,
@@ -141,7 +147,7 @@ pub(crate) struct Practitioner {
     pub ward_id: Option<Uuid>,
 }
 
-pub(crate) struct Patient {
+pub struct Patient {
     pub id: Uuid,
     pub org_id: Uuid,
     pub mrn: String,
@@ -152,9 +158,14 @@ pub(crate) struct Patient {
     pub ward_id: Uuid,
     pub bed: String,
     pub admitted_at: OffsetDateTime,
+    /// The vendor whose record is used when a request names none.
+    pub home_vendor: Vendor,
+    /// The patient's id at Epic and at Cerner.
+    pub epic_id: String,
+    pub cerner_id: String,
 }
 
-pub(crate) struct SeedTask {
+pub struct SeedTask {
     pub id: Uuid,
     pub org_id: Uuid,
     pub patient_id: Uuid,
@@ -166,10 +177,19 @@ pub(crate) struct SeedTask {
     pub ward_id: Uuid,
     pub due_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
+    /// The patient's home vendor, which holds a copy of the task while it is active.
+    pub vendor: Vendor,
+}
+
+impl SeedTask {
+    /// Pending or in progress: the tasks the vendors hold copies of.
+    pub fn is_active(&self) -> bool {
+        matches!(self.status, "pending" | "in_progress")
+    }
 }
 
 /// Everything but the tasks, which are generated in chunks (the large profile has a million).
-pub(crate) struct Directory {
+pub struct Directory {
     pub orgs: Vec<Org>,
     pub wards: Vec<Ward>,
     pub practitioners: Vec<Practitioner>,
@@ -186,7 +206,7 @@ fn pick<T: Copy>(rng: &mut StdRng, items: &[T]) -> T {
 }
 
 impl Directory {
-    pub(crate) fn generate(profile: Profile, seed: u64, now: OffsetDateTime) -> Self {
+    pub fn generate(profile: Profile, seed: u64, now: OffsetDateTime) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let sizes = profile.sizes();
         let mut dir = Directory {
@@ -263,17 +283,21 @@ impl Directory {
                 let ward_id = ward_ids[p % ward_ids.len()];
                 let sex = if rng.random_bool(0.5) { "female" } else { "male" };
                 let age_days = rng.random_range(18 * 365..95 * 365);
+                let patient_id = id(&mut rng);
                 dir.patients.push(Patient {
-                    id: id(&mut rng),
+                    id: patient_id,
                     org_id: org.id,
                     mrn: format!("MRN{}{:07}", index + 1, p + 1),
                     given_name: pick(&mut rng, names::GIVEN),
                     family_name: pick(&mut rng, names::FAMILY),
-                    birth_date: (now - Duration::days(age_days)).date(),
+                    birth_date: BIRTH_DATES_BEFORE - Duration::days(age_days),
                     sex,
                     ward_id,
                     bed: format!("{}-{:02}", (b'A' + (p / 24 % 6) as u8) as char, p % 24 + 1),
                     admitted_at: now - Duration::minutes(rng.random_range(10..14 * 24 * 60)),
+                    home_vendor: Vendor::home_of(p),
+                    epic_id: vendor::epic_patient_id(patient_id),
+                    cerner_id: vendor::cerner_patient_id(dir.patients.len()),
                 });
             }
             dir.orgs.push(org);
@@ -283,7 +307,7 @@ impl Directory {
     }
 
     /// The tasks of organisation `index`, in chunks, from their own seeded generator.
-    pub(crate) fn tasks(&self, index: usize, seed: u64, now: OffsetDateTime) -> TaskChunks {
+    pub fn tasks(&self, index: usize, seed: u64, now: OffsetDateTime) -> TaskChunks {
         let org_id = self.orgs[index].id;
         TaskChunks {
             org_id,
@@ -293,7 +317,7 @@ impl Directory {
                 .patients
                 .iter()
                 .filter(|p| p.org_id == org_id)
-                .map(|p| (p.id, p.ward_id))
+                .map(|p| (p.id, p.ward_id, p.home_vendor))
                 .collect(),
             nurses: self
                 .practitioners
@@ -308,18 +332,18 @@ impl Directory {
 }
 
 /// Generates one organisation's tasks a chunk at a time, so a million never sit in memory.
-pub(crate) struct TaskChunks {
+pub struct TaskChunks {
     org_id: Uuid,
     size: OrgSize,
     produced: usize,
-    patients: Vec<(Uuid, Uuid)>,
+    patients: Vec<(Uuid, Uuid, Vendor)>,
     nurses: Vec<Uuid>,
     rng: StdRng,
     now: OffsetDateTime,
 }
 
 /// Rows per multi-row INSERT: 1,000 x 12 binds stays under SQLite's and PostgreSQL's limits.
-pub(crate) const CHUNK: usize = 1_000;
+pub const CHUNK: usize = 1_000;
 
 impl Iterator for TaskChunks {
     type Item = Vec<SeedTask>;
@@ -334,7 +358,7 @@ impl Iterator for TaskChunks {
         let batch = (self.produced..end)
             .map(|n| {
                 let active = n < self.size.active_tasks;
-                let (patient_id, ward_id) = self.patients[rng.random_range(0..self.patients.len())];
+                let (patient_id, ward_id, vendor) = self.patients[rng.random_range(0..self.patients.len())];
                 let (title, description) = pick(rng, names::TASKS);
                 let priority = match rng.random_range(0..100) {
                     0..60 => "routine",
@@ -369,6 +393,7 @@ impl Iterator for TaskChunks {
                     ward_id,
                     due_at: created_at + Duration::minutes(rng.random_range(30..24 * 60)),
                     created_at,
+                    vendor,
                 }
             })
             .collect();
