@@ -27,12 +27,21 @@ impl Default for SeedConfig {
     }
 }
 
-/// `[services]`: where the gateway finds the services when they run in other processes.
+/// `[services]`: where components find each other when they run in other processes; `up` fills
+/// these in itself.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServicesConfig {
-    /// Base URL of the task service (`EMRLAB_SERVICES__TASK_URL`); `up` fills it in itself.
+    /// Base URL of the task service (`EMRLAB_SERVICES__TASK_URL`), for the gateway.
     pub task_url: Option<String>,
+    /// Base URL of the EMR service, for the gateway and the task service (verification).
+    pub emr_url: Option<String>,
+    /// Base URLs of the simulated vendors' FHIR ports, for the EMR service.
+    pub epic_url: Option<String>,
+    pub cerner_url: Option<String>,
+    /// Base URLs of their control ports (knobs), for the gateway.
+    pub epic_control_url: Option<String>,
+    pub cerner_control_url: Option<String>,
 }
 
 /// Everything, as `emrlab config show` prints it.
@@ -50,6 +59,8 @@ pub struct PlatformConfig {
     pub auth: AuthConfig,
     pub gateway: emrlab_gateway::Config,
     pub tasks: emrlab_task::Config,
+    pub emr: emrlab_emr::Config,
+    pub vendors: emrlab_emr::sim::VendorsConfig,
     pub services: ServicesConfig,
 }
 
@@ -64,6 +75,8 @@ impl Default for PlatformConfig {
             auth: AuthConfig::default(),
             gateway: emrlab_gateway::Config::default(),
             tasks: emrlab_task::Config::default(),
+            emr: emrlab_emr::Config::default(),
+            vendors: emrlab_emr::sim::VendorsConfig::default(),
             services: ServicesConfig::default(),
         }
     }
@@ -94,6 +107,11 @@ impl PlatformConfig {
         // 64 KiB keeps a test login in the low milliseconds; production cost is a knob.
         cfg.auth.kdf_cost = 64;
         cfg.auth.jwt_secret = Some(TEST_JWT_SECRET.to_owned().into());
+        // Tests switch vendor latency on where they measure it; elsewhere it only slows them.
+        for vendor in [&mut cfg.vendors.epic, &mut cfg.vendors.cerner] {
+            vendor.latency.kind = emrlab_emr::sim::config::LatencyKind::Fixed;
+            vendor.latency.median = std::time::Duration::ZERO;
+        }
         cfg
     }
 }

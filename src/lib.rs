@@ -8,6 +8,7 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 use emrlab_common::{auth::JwtKeys, cache::Cache, db::AnyDb, server::Server};
+use emrlab_emr::{Vendor, sim::Simulator};
 
 pub mod config;
 
@@ -78,36 +79,100 @@ fn restrict(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The task service, bound and ready to run.
-pub async fn bind_task(cfg: &PlatformConfig, keys: Arc<JwtKeys>) -> anyhow::Result<(Server, AnyDb)> {
+/// The task service, bound and ready to run, verifying tasks through the EMR service at `emr_url`.
+pub async fn bind_task(cfg: &PlatformConfig, keys: Arc<JwtKeys>, emr_url: String) -> anyhow::Result<(Server, AnyDb)> {
     let db = open_database(cfg, "task").await?;
     let settings = emrlab_task::Settings {
         tasks: cfg.tasks.clone(),
         db: cfg.db.clone(),
     };
-    let app = emrlab_task::router(emrlab_task::AppState::new(settings, db.clone(), keys));
+    let app = emrlab_task::router(emrlab_task::AppState::new(settings, db.clone(), keys, emr_url));
     let server = Server::bind(cfg.tasks.addr, app)
         .await
         .with_context(|| format!("binding the task service to {}", cfg.tasks.addr))?;
     Ok((server, db))
 }
 
-/// The gateway, bound and ready to run, in front of the task service at `task_url`.
-pub async fn bind_gateway(
+/// The EMR service, bound and ready to run, calling the vendors whose root URLs are given.
+pub async fn bind_emr(
     cfg: &PlatformConfig,
     keys: Arc<JwtKeys>,
-    task_url: String,
+    redis: Option<Arc<dyn Cache>>,
+    epic_url: &str,
+    cerner_url: &str,
 ) -> anyhow::Result<(Server, AnyDb)> {
+    let db = open_database(cfg, "emr").await?;
+    let mut settings = emrlab_emr::Settings {
+        emr: cfg.emr.clone(),
+        db: cfg.db.clone(),
+    };
+    // The seed fix was a Redis cache: with Redis configured, the default cache is Redis.
+    if redis.is_some() && settings.emr.cache == emrlab_emr::CacheMode::Memory {
+        settings.emr.cache = emrlab_emr::CacheMode::Redis;
+    }
+    let urls = emrlab_emr::VendorUrls {
+        epic: format!(
+            "{}{}",
+            epic_url.trim_end_matches('/'),
+            emrlab_emr::sim::fhir_base(Vendor::Epic)
+        ),
+        cerner: format!(
+            "{}{}",
+            cerner_url.trim_end_matches('/'),
+            emrlab_emr::sim::fhir_base(Vendor::Cerner)
+        ),
+    };
+    let app = emrlab_emr::router(emrlab_emr::AppState::new(settings, db.clone(), keys, redis, urls)?);
+    let server = Server::bind(cfg.emr.addr, app)
+        .await
+        .with_context(|| format!("binding the EMR service to {}", cfg.emr.addr))?;
+    Ok((server, db))
+}
+
+/// A simulated vendor, bound and ready to run, serving the configured seed.
+pub async fn bind_vendor(cfg: &PlatformConfig, keys: Arc<JwtKeys>, vendor: Vendor) -> anyhow::Result<Simulator> {
+    let settings = emrlab_emr::sim::SimSettings {
+        vendors: cfg.vendors.clone(),
+    };
+    Simulator::bind(vendor, settings, cfg.seed.profile, cfg.seed.number, keys)
+        .await
+        .with_context(|| format!("binding the {vendor} simulator"))
+}
+
+/// Where the gateway finds each component.
+pub struct Upstreams {
+    pub task: String,
+    pub emr: String,
+    /// The simulators' control ports, for their knobs; absent when the EMR service calls vendors
+    /// we do not run.
+    pub vendors: Vec<(Vendor, String)>,
+}
+
+/// The gateway, bound and ready to run, in front of the services.
+pub async fn bind_gateway(cfg: &PlatformConfig, keys: Arc<JwtKeys>, to: Upstreams) -> anyhow::Result<(Server, AnyDb)> {
     let db = open_database(cfg, "gateway").await?;
     let settings = emrlab_gateway::Settings {
         gateway: cfg.gateway.clone(),
         auth: cfg.auth.clone(),
         db: cfg.db.clone(),
     };
-    let upstreams = vec![emrlab_gateway::Upstream {
-        name: "task",
-        url: task_url,
-    }];
+    let mut upstreams = vec![
+        emrlab_gateway::Upstream {
+            name: "task",
+            url: to.task,
+            service: true,
+        },
+        emrlab_gateway::Upstream {
+            name: "emr",
+            url: to.emr,
+            service: true,
+        },
+    ];
+    upstreams.extend(to.vendors.into_iter().map(|(vendor, url)| emrlab_gateway::Upstream {
+        name: vendor.as_str(),
+        url,
+        service: false,
+    }));
     let app = emrlab_gateway::router(emrlab_gateway::AppState::new(settings, db.clone(), keys, upstreams));
     let server = Server::bind(cfg.gateway.addr, app)
         .await
@@ -115,10 +180,16 @@ pub async fn bind_gateway(
     Ok((server, db))
 }
 
+fn url(server: &Server) -> anyhow::Result<String> {
+    Ok(format!("http://{}", server.local_addr()?))
+}
+
 /// Every component in one process, each on its own port.
 pub struct Platform {
     gateway: Server,
     task: Server,
+    emr: Server,
+    vendors: Vec<Simulator>,
     dbs: Vec<AnyDb>,
     cache: Arc<dyn Cache>,
     seeded: emrlab_task::seed::SeedReport,
@@ -132,14 +203,31 @@ impl Platform {
             .await
             .context("connecting to Redis")?;
         cache.ping().await.context("pinging the cache")?;
-        let (task, task_db) = bind_task(&cfg, keys.clone()).await?;
+        let redis = cfg.redis_url().is_some().then(|| cache.clone());
+        let epic = bind_vendor(&cfg, keys.clone(), Vendor::Epic).await?;
+        let cerner = bind_vendor(&cfg, keys.clone(), Vendor::Cerner).await?;
+        let (epic_url, cerner_url) = (
+            format!("http://{}", epic.local_addr()),
+            format!("http://{}", cerner.local_addr()),
+        );
+        let (emr, emr_db) = bind_emr(&cfg, keys.clone(), redis, &epic_url, &cerner_url).await?;
+        let (task, task_db) = bind_task(&cfg, keys.clone(), url(&emr)?).await?;
         let seeded = seed(&cfg, &task_db).await?;
-        let task_url = format!("http://{}", task.local_addr()?);
-        let (gateway, gateway_db) = bind_gateway(&cfg, keys, task_url).await?;
+        let upstreams = Upstreams {
+            task: url(&task)?,
+            emr: url(&emr)?,
+            vendors: vec![
+                (Vendor::Epic, format!("http://{}", epic.control_addr())),
+                (Vendor::Cerner, format!("http://{}", cerner.control_addr())),
+            ],
+        };
+        let (gateway, gateway_db) = bind_gateway(&cfg, keys, upstreams).await?;
         Ok(Self {
             gateway,
             task,
-            dbs: vec![task_db, gateway_db],
+            emr,
+            vendors: vec![epic, cerner],
+            dbs: vec![task_db, emr_db, gateway_db],
             cache,
             seeded,
         })
@@ -159,6 +247,18 @@ impl Platform {
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
+    /// The EMR service's address.
+    pub fn emr_addr(&self) -> SocketAddr {
+        self.emr
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// A simulated vendor's address.
+    pub fn vendor_addr(&self, vendor: Vendor) -> SocketAddr {
+        self.vendors[usize::from(vendor == Vendor::Cerner)].local_addr()
+    }
+
     /// What seeding did at start-up.
     pub fn seeded(&self) -> emrlab_task::seed::SeedReport {
         self.seeded
@@ -171,12 +271,22 @@ impl Platform {
 
     /// Serves until `shutdown`, then lets in-flight requests finish and closes the pools.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let (gateway, task) = tokio::join!(self.gateway.run(shutdown.clone()), self.task.run(shutdown.clone()));
+        let vendors = futures::future::join_all(self.vendors.into_iter().map(|v| v.run(shutdown.clone())));
+        let (gateway, task, emr, vendors) = tokio::join!(
+            self.gateway.run(shutdown.clone()),
+            self.task.run(shutdown.clone()),
+            self.emr.run(shutdown.clone()),
+            vendors
+        );
         for db in &self.dbs {
             db.close().await;
         }
         gateway.context("gateway")?;
         task.context("task service")?;
+        emr.context("EMR service")?;
+        for vendor in vendors {
+            vendor.context("vendor simulator")?;
+        }
         Ok(())
     }
 }

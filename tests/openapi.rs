@@ -1,6 +1,7 @@
 //! Keeps `docs/openapi.json` equal to the code: the gateway serves it verbatim, every documented
-//! operation is routed (and no other method is), its routes are the ones the crates declare, and
-//! its `Task` schema and enumerations are the ones the task service uses.
+//! operation is routed (and no other method is) and answers with a documented status, its routes
+//! are the ones the crates declare (gateway, task service, EMR service), its `Task` schema and
+//! enumerations are the ones the services use, and its EMR schemas fit the EMR service's answers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -48,14 +49,24 @@ fn operation<'a>(doc: &'a Value, method: &str, path: &str) -> &'a Value {
     &doc["paths"][path][method.to_lowercase()]
 }
 
+/// The statuses the document lists for an operation (`"default"` included, if present).
+fn documented_statuses(doc: &Value, method: &str, path: &str) -> BTreeSet<String> {
+    operation(doc, method, path)["responses"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{method} {path} in docs/openapi.json has no responses"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
 /// Whether the document says the operation needs no token.
 fn is_public(doc: &Value, method: &str, path: &str) -> bool {
     let security = operation(doc, method, path).get("security").unwrap_or(&doc["security"]);
     security.as_array().is_none_or(Vec::is_empty)
 }
 
-/// The public routes the code declares: the gateway's own, the task service's behind the proxy,
-/// and the unlisted ones.
+/// The public routes the code declares: the gateway's own, the task and EMR services' behind the
+/// proxy, and the unlisted ones.
 fn code_routes() -> BTreeSet<(String, String)> {
     let proxy_prefixes: Vec<&str> = emrlab_gateway::ROUTES
         .iter()
@@ -70,20 +81,24 @@ fn code_routes() -> BTreeSet<(String, String)> {
         .iter()
         .filter(|(_, path)| !proxied(path))
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()));
-    let tasks = emrlab_task::ROUTES.iter().map(|(m, p)| {
-        let public = format!("/api/v1{p}");
-        assert!(
-            proxied(&public),
-            "task route {m} {p} is served as {public}, which no gateway proxy route in \
-             emrlab_gateway::ROUTES covers"
-        );
-        ((*m).to_owned(), public)
+    let services = [("task", emrlab_task::ROUTES), ("EMR", emrlab_emr::ROUTES)];
+    let behind_proxy = services.into_iter().flat_map(|(service, routes)| {
+        routes.iter().map(move |(m, p)| {
+            let public = format!("/api/v1{p}");
+            assert!(
+                proxied(&public),
+                "{service} route {m} {p} is served as {public}, which no gateway proxy route in \
+                 emrlab_gateway::ROUTES covers"
+            );
+            ((*m).to_owned(), public)
+        })
     });
     let unlisted = UNLISTED.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned()));
-    own.chain(tasks).chain(unlisted).collect()
+    own.chain(behind_proxy).chain(unlisted).collect()
 }
 
-/// The request for an operation, with `{id}` replaced and a JSON body on POST and PUT.
+/// The request for an operation, with `{id}` replaced by `task_id` (on `/api/v1/emr/patients/{id}`
+/// that is no patient: 404 `not_found`) and a JSON body `{}` on POST and PUT.
 fn request(
     app: &support::TestApp,
     method: &str,
@@ -149,14 +164,14 @@ fn the_documented_routes_are_the_routes_the_code_declares() {
     let undeclared: Vec<_> = documented.difference(&declared).collect();
     assert!(
         undocumented.is_empty() && undeclared.is_empty(),
-        "docs/openapi.json is out of sync with emrlab_gateway::ROUTES / emrlab_task::ROUTES: \
-         routes in the code but not in the document: {undocumented:?}; \
+        "docs/openapi.json is out of sync with emrlab_gateway::ROUTES / emrlab_task::ROUTES / \
+         emrlab_emr::ROUTES: routes in the code but not in the document: {undocumented:?}; \
          routes in the document but not in the code: {undeclared:?}"
     );
 }
 
 #[test]
-fn the_enumerations_are_the_ones_the_task_service_accepts() {
+fn the_enumerations_are_the_ones_the_services_accept() {
     let doc = document();
     for (name, accepted) in [("Status", Status::ALL), ("Priority", Priority::ALL)] {
         let documented: Vec<&str> = doc["components"]["schemas"][name]["enum"]
@@ -170,6 +185,12 @@ fn the_enumerations_are_the_ones_the_task_service_accepts() {
             "schema {name} in docs/openapi.json lists other values than {name}::ALL in the task model"
         );
     }
+    let vendors: Vec<&str> = emrlab_emr::Vendor::ALL.iter().map(|v| v.as_str()).collect();
+    assert_eq!(
+        doc["components"]["schemas"]["Vendor"]["enum"],
+        json!(vendors),
+        "schema Vendor in docs/openapi.json lists other values than Vendor::ALL"
+    );
 }
 
 #[tokio::test]
@@ -206,6 +227,7 @@ async fn every_documented_operation_is_routed_with_the_documented_security() {
         } else {
             &nurse
         };
+        let documented = documented_statuses(&doc, &method, &path);
         let (status, body) = answer(request(&app, &method, &path, task_id, Some(token))).await;
         assert!(
             status != StatusCode::METHOD_NOT_ALLOWED
@@ -213,6 +235,18 @@ async fn every_documented_operation_is_routed_with_the_documented_security() {
             "{method} {path} is in docs/openapi.json but the stack has no such route \
              (answered {status} {body})"
         );
+        assert!(
+            documented.contains(status.as_str()) || documented.contains("default"),
+            "{method} {path} answered {status} {body}, a status docs/openapi.json does not list \
+             for it (it lists {documented:?})"
+        );
+        if path.starts_with("/api/v1/emr/") && (method == "POST" || method == "PUT") {
+            // `{}` is no task: the EMR service must refuse it before calling a vendor.
+            assert!(
+                status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+                "{method} {path} with the body {{}} answered {status} {body}, not a 400 or 422"
+            );
+        }
         let (status, body) = answer(request(&app, &method, &path, task_id, None)).await;
         if public {
             assert_ne!(
@@ -227,6 +261,10 @@ async fn every_documented_operation_is_routed_with_the_documented_security() {
                 StatusCode::UNAUTHORIZED,
                 "docs/openapi.json says {method} {path} needs a bearer token, but without one \
                  it answered {body}"
+            );
+            assert!(
+                documented.contains("401"),
+                "{method} {path} needs a bearer token, but docs/openapi.json lists no 401 for it"
             );
         }
     }
@@ -350,5 +388,103 @@ async fn the_task_schema_has_the_fields_of_a_real_task() {
         properties, actual,
         "the Task schema's properties in docs/openapi.json differ from the fields of a task \
          returned by POST /api/v1/tasks"
+    );
+}
+
+/// The properties a schema requires and the ones it lists.
+fn schema_keys<'a>(doc: &'a Value, name: &str) -> (BTreeSet<&'a str>, BTreeSet<&'a str>) {
+    let schema = &doc["components"]["schemas"][name];
+    let required = schema["required"]
+        .as_array()
+        .unwrap_or_else(|| panic!("schema {name} in docs/openapi.json lists no required properties"))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let properties = schema["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("schema {name} in docs/openapi.json has no properties"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    (required, properties)
+}
+
+/// Asserts that `body`, the answer of `what`, has exactly the properties of schema `name`.
+fn assert_fits(doc: &Value, name: &str, body: &Value, what: &str) {
+    let actual: BTreeSet<&str> = body
+        .as_object()
+        .unwrap_or_else(|| panic!("{what} answered no JSON object: {body}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let (required, properties) = schema_keys(doc, name);
+    assert_eq!(
+        required, actual,
+        "the {name} schema's required properties in docs/openapi.json differ from the fields {what} answers"
+    );
+    assert_eq!(
+        properties, actual,
+        "the {name} schema's properties in docs/openapi.json differ from the fields {what} answers"
+    );
+}
+
+#[tokio::test]
+async fn the_emr_schemas_have_the_fields_of_real_answers() {
+    let app = support::spawn_app().await;
+    let doc = document();
+    let nurse = app.login("nurse.0001").await;
+    let task = app.create_task(&nurse, "OpenAPI EMR schema check").await;
+    let task_id = task["id"].as_str().unwrap();
+    let patient_id = task["patient_id"].as_str().unwrap();
+    let vendors = &doc["components"]["schemas"]["Vendor"]["enum"];
+    let cache_values = &doc["components"]["headers"]["XCache"]["schema"]["enum"];
+
+    let path = format!("/api/v1/emr/patients/{patient_id}");
+    for expected_cache in ["miss", "hit"] {
+        let response = app.get(&nurse, &path).await;
+        let status = response.status();
+        let cache = response
+            .headers()
+            .get("x-cache")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        assert_fits(&doc, "EmrPatient", &body, "GET /api/v1/emr/patients/{id}");
+        assert_eq!(body["id"], patient_id, "GET {path} answers another patient");
+        assert!(
+            vendors.as_array().unwrap().contains(&body["vendor"]),
+            "GET {path} names a vendor the Vendor schema lacks: {body}"
+        );
+        let cache = cache.unwrap_or_else(|| panic!("GET {path} answered no x-cache header"));
+        assert!(
+            cache_values.as_array().unwrap().contains(&json!(cache)),
+            "GET {path} answered x-cache: {cache}, which docs/openapi.json does not list"
+        );
+        assert_eq!(cache, expected_cache, "x-cache of a {expected_cache} of GET {path}");
+    }
+
+    let response = app.post(&nurse, "/api/v1/emr/tasks", task.clone()).await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "POST /api/v1/emr/tasks: {body}");
+    assert_fits(&doc, "PushedTask", &body, "POST /api/v1/emr/tasks");
+
+    let response = app
+        .put(&nurse, &format!("/api/v1/emr/tasks/{task_id}"), task.clone())
+        .await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "PUT /api/v1/emr/tasks/{task_id}: {body}");
+    assert_fits(&doc, "PushedTask", &body, "PUT /api/v1/emr/tasks/{id}");
+
+    let path = format!("/api/v1/emr/tasks/{task_id}/verify");
+    let response = app.post(&nurse, &path, task.clone()).await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "POST {path}: {body}");
+    assert_fits(&doc, "EmrVerification", &body, "POST /api/v1/emr/tasks/{id}/verify");
+    assert_eq!(
+        body["verified"], true,
+        "a task just pushed differs from the vendor's copy: {body}"
     );
 }

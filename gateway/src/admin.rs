@@ -151,7 +151,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     let db = state.db.ping().await.is_ok();
     ok &= db;
     checks.insert("database".into(), Value::from(if db { "ok" } else { "unreachable" }));
-    for upstream in state.upstreams.values() {
+    for upstream in state.upstreams.values().filter(|u| u.service) {
         let up = state
             .http
             .get(format!("{}/ready", upstream.url))

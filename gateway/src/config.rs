@@ -108,13 +108,16 @@ pub struct Settings {
     pub db: DbConfig,
 }
 
-/// A service the gateway proxies to.
+/// A component the gateway reaches: a service it proxies to, or a simulated vendor it reaches
+/// for knobs only.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     /// Component name, as in knob owners.
     pub name: &'static str,
     /// Base URL, e.g. `http://127.0.0.1:3001`.
     pub url: String,
+    /// A platform service, whose readiness is the gateway's; a vendor's outage is not.
+    pub service: bool,
 }
 
 const SECOND: Duration = Duration::from_secs(1);

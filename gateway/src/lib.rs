@@ -55,6 +55,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/admin/knobs"),
     ("GET", "/api/v1/tasks"),
     ("GET", "/api/v1/tasks/{*rest}"),
+    ("GET", "/api/v1/emr/{*rest}"),
 ];
 
 impl AppState {
@@ -121,6 +122,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/knobs", get(admin::list_knobs).put(admin::change_knobs))
         .route("/api/v1/tasks", any(proxy::to_tasks))
         .route("/api/v1/tasks/{*rest}", any(proxy::to_tasks))
+        .route("/api/v1/emr/{*rest}", any(proxy::to_emr))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::rate_limit))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::authenticate));
     let public = Router::new()

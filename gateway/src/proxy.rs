@@ -56,6 +56,11 @@ pub async fn to_tasks(State(state): State<AppState>, req: Request) -> Response {
     forward(&state, "task", req).await
 }
 
+/// Everything under `/api/v1/emr`.
+pub async fn to_emr(State(state): State<AppState>, req: Request) -> Response {
+    forward(&state, "emr", req).await
+}
+
 async fn forward(state: &AppState, service: &'static str, mut req: Request) -> Response {
     let Some(upstream) = state.upstreams.get(service) else {
         return ApiError::new(

@@ -61,12 +61,22 @@ struct Overrides {
     database_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     redis_url: Option<String>,
-    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
-    gateway: serde_json::Map<String, serde_json::Value>,
-    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
-    tasks: serde_json::Map<String, serde_json::Value>,
-    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
-    seed: serde_json::Map<String, serde_json::Value>,
+    /// Settings given by flags, by section (`gateway`, `seed`, `vendors`…).
+    #[serde(flatten)]
+    sections: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Overrides {
+    /// Sets `key` in a section given by its dotted path (`vendors.epic`).
+    fn set(&mut self, section: &str, key: &str, value: impl Into<serde_json::Value>) {
+        let mut path = section.split('.');
+        let first = path.next().unwrap_or(section).to_owned();
+        let mut table = self.sections.entry(first).or_insert_with(|| serde_json::json!({}));
+        for part in path {
+            table = &mut table[part];
+        }
+        table[key] = value.into();
+    }
 }
 
 fn load(cli: &Cli, overrides: Overrides) -> anyhow::Result<PlatformConfig> {

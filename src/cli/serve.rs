@@ -5,12 +5,19 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 
+use emrlab_emr::Vendor;
+
 use super::{Cli, Overrides, load};
 
 #[derive(clap::ValueEnum, Clone, Copy)]
 pub enum Component {
     Gateway,
     Task,
+    Emr,
+    /// The simulated Epic (docs/vendors.md).
+    Epic,
+    /// The simulated Cerner.
+    Cerner,
     /// A target with known behaviour for load-generator tests and labs.
     Stall,
 }
@@ -58,36 +65,82 @@ async fn serve_stall(args: &Args) -> anyhow::Result<()> {
         .context("stall server")
 }
 
+fn required(value: &Option<String>, variable: &str, why: &str) -> anyhow::Result<String> {
+    value.clone().with_context(|| format!("set {variable}: {why}"))
+}
+
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     let section = match args.component {
         Component::Stall => return serve_stall(args).await,
         Component::Gateway => "gateway",
         Component::Task => "tasks",
+        Component::Emr => "emr",
+        Component::Epic => "vendors.epic",
+        Component::Cerner => "vendors.cerner",
     };
     let mut overrides = Overrides::default();
     if let Some(addr) = args.addr {
-        let section = if section == "gateway" {
-            &mut overrides.gateway
-        } else {
-            &mut overrides.tasks
-        };
-        section.insert("addr".into(), addr.to_string().into());
+        overrides.set(section, "addr", addr.to_string());
     }
     let cfg = load(cli, overrides)?;
     let keys = emrlab::jwt_keys(&cfg, false)?;
-    let server = if section == "gateway" {
-        let task_url = cfg
-            .services
-            .task_url
-            .clone()
-            .context("set EMRLAB_SERVICES__TASK_URL: the gateway must know where the task service is")?;
-        emrlab::bind_gateway(&cfg, keys, task_url).await?.0
-    } else {
-        emrlab::bind_task(&cfg, keys).await?.0
+    let services = &cfg.services;
+    let emr_url = || {
+        required(
+            &services.emr_url,
+            "EMRLAB_SERVICES__EMR_URL",
+            "where the EMR service is",
+        )
     };
-    println!("{section} listening on http://{}", server.local_addr()?);
-    server
-        .run(emrlab_common::server::shutdown_on_signal())
-        .await
-        .context(section)
+    let (name, shutdown) = (section, emrlab_common::server::shutdown_on_signal());
+    let server = match args.component {
+        Component::Epic | Component::Cerner => {
+            let vendor = if matches!(args.component, Component::Epic) {
+                Vendor::Epic
+            } else {
+                Vendor::Cerner
+            };
+            let simulator = emrlab::bind_vendor(&cfg, keys, vendor).await?;
+            println!(
+                "{vendor} simulator: FHIR at {}, control at http://{}",
+                simulator.base_url(),
+                simulator.control_addr()
+            );
+            return simulator.run(shutdown).await.context(name);
+        }
+        Component::Gateway => {
+            let upstreams = emrlab::Upstreams {
+                task: required(
+                    &services.task_url,
+                    "EMRLAB_SERVICES__TASK_URL",
+                    "where the task service is",
+                )?,
+                emr: emr_url()?,
+                vendors: [
+                    (Vendor::Epic, &services.epic_control_url),
+                    (Vendor::Cerner, &services.cerner_control_url),
+                ]
+                .into_iter()
+                .filter_map(|(vendor, url)| url.clone().map(|url| (vendor, url)))
+                .collect(),
+            };
+            emrlab::bind_gateway(&cfg, keys, upstreams).await?.0
+        }
+        Component::Task => emrlab::bind_task(&cfg, keys, emr_url()?).await?.0,
+        _ => {
+            let epic = required(&services.epic_url, "EMRLAB_SERVICES__EPIC_URL", "where Epic is")?;
+            let cerner = required(&services.cerner_url, "EMRLAB_SERVICES__CERNER_URL", "where Cerner is")?;
+            let redis = match cfg.redis_url() {
+                Some(url) => Some(
+                    emrlab_common::cache::open(Some(url), "emrlab:")
+                        .await
+                        .context("connecting to Redis")?,
+                ),
+                None => None,
+            };
+            emrlab::bind_emr(&cfg, keys, redis, &epic, &cerner).await?.0
+        }
+    };
+    println!("{name} listening on http://{}", server.local_addr()?);
+    server.run(shutdown).await.context(name)
 }

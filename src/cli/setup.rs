@@ -24,10 +24,10 @@ pub async fn migrate(cli: &Cli) -> anyhow::Result<()> {
 pub async fn seed(cli: &Cli, args: &SeedArgs) -> anyhow::Result<()> {
     let mut overrides = Overrides::default();
     if let Some(profile) = args.profile {
-        overrides.seed.insert("profile".into(), serde_json::to_value(profile)?);
+        overrides.set("seed", "profile", serde_json::to_value(profile)?);
     }
     if let Some(number) = args.seed {
-        overrides.seed.insert("number".into(), number.into());
+        overrides.set("seed", "number", number);
     }
     let cfg = load(cli, overrides)?;
     let db = emrlab::open_database(&cfg, "cli").await?;

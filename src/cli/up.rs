@@ -20,10 +20,10 @@ pub struct Args {
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     let mut overrides = Overrides::default();
     if let Some(addr) = args.gateway_addr {
-        overrides.gateway.insert("addr".into(), addr.to_string().into());
+        overrides.set("gateway", "addr", addr.to_string());
     }
     if let Some(profile) = args.profile {
-        overrides.seed.insert("profile".into(), serde_json::to_value(profile)?);
+        overrides.set("seed", "profile", serde_json::to_value(profile)?);
     }
     let cfg = load(cli, overrides)?;
     let database = match &cfg.database_url {

@@ -22,6 +22,7 @@ pub struct TestApp {
     pub base: String,
     pub http: Client,
     pub task_base: String,
+    pub emr_base: String,
     _data: tempfile::TempDir,
     _stop: DropGuard,
 }
@@ -46,12 +47,14 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut PlatformConfig
     let platform = emrlab::Platform::bind(cfg).await.unwrap();
     let base = format!("http://{}", platform.gateway_addr());
     let task_base = format!("http://{}", platform.task_addr());
+    let emr_base = format!("http://{}", platform.emr_addr());
     let stop = CancellationToken::new();
     tokio::spawn(platform.run(stop.clone()));
     Some(TestApp {
         base,
         http: Client::new(),
         task_base,
+        emr_base,
         _data: data,
         _stop: stop.drop_guard(),
     })

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// `{"error": "<code>", "message": "<for people>", "field": <name or null>, "details": {...}?}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ErrorBody {
     pub error: &'static str,
     pub message: String,
@@ -19,7 +19,7 @@ pub struct ErrorBody {
 }
 
 /// An error ready to leave as a response. Services map their own error enums into it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
     pub body: ErrorBody,

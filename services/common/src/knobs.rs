@@ -253,6 +253,10 @@ pub fn merge_lists(lists: impl IntoIterator<Item = Vec<KnobInfo>>) -> Vec<KnobIn
         }
     }
     merged.sort_by(|a, b| a.name.cmp(&b.name));
+    // Owners in name order: the gateway asks its upstreams in no particular order.
+    for info in &mut merged {
+        info.owners.sort();
+    }
     merged
 }
 

@@ -99,82 +99,87 @@ pub struct Settings {
 const MS: Duration = Duration::from_millis(1);
 const SECOND: Duration = Duration::from_secs(1);
 
-/// The knobs the EMR service owns.
-pub const KNOBS: &[KnobSpec] = &[
-    KnobSpec {
-        name: "emr.timeout",
-        kind: KnobKind::Duration {
-            min: MS,
-            max: Duration::from_secs(120),
+/// The knobs the EMR service owns; `emr.cache` may be `redis` only when Redis is configured.
+pub const KNOBS: &[KnobSpec] = &knobs(&["off", "memory", "redis"]);
+pub const KNOBS_WITHOUT_REDIS: &[KnobSpec] = &knobs(&["off", "memory"]);
+
+const fn knobs(caches: &'static [&'static str]) -> [KnobSpec; 16] {
+    [
+        KnobSpec {
+            name: "emr.timeout",
+            kind: KnobKind::Duration {
+                min: MS,
+                max: Duration::from_secs(120),
+            },
+            help: "longest wait for one vendor call (the seed platform's was 30s)",
         },
-        help: "longest wait for one vendor call (the seed platform's was 30s)",
-    },
-    KnobSpec {
-        name: "emr.retries",
-        kind: KnobKind::Int { min: 0, max: 5 },
-        help: "retries of an idempotent vendor call, with jittered backoff honouring Retry-After; 0 = off",
-    },
-    KnobSpec {
-        name: "emr.breaker.enabled",
-        kind: KnobKind::Bool,
-        help: "circuit breaker per vendor: fail fast with 503 while a vendor is failing",
-    },
-    KnobSpec {
-        name: "emr.breaker.failure_rate",
-        kind: KnobKind::Int { min: 1, max: 100 },
-        help: "percent of failed calls in the window that opens the breaker",
-    },
-    KnobSpec {
-        name: "emr.breaker.minimum_calls",
-        kind: KnobKind::Int { min: 1, max: 100_000 },
-        help: "calls in the window before the failure rate counts",
-    },
-    KnobSpec {
-        name: "emr.breaker.window",
-        kind: KnobKind::Duration {
-            min: MS,
-            max: Duration::from_secs(600),
+        KnobSpec {
+            name: "emr.retries",
+            kind: KnobKind::Int { min: 0, max: 5 },
+            help: "retries of an idempotent vendor call, with jittered backoff honouring Retry-After; 0 = off",
         },
-        help: "rolling window the failure rate is measured over",
-    },
-    KnobSpec {
-        name: "emr.breaker.open_for",
-        kind: KnobKind::Duration {
-            min: MS,
-            max: Duration::from_secs(3_600),
+        KnobSpec {
+            name: "emr.breaker.enabled",
+            kind: KnobKind::Bool,
+            help: "circuit breaker per vendor: fail fast with 503 while a vendor is failing",
         },
-        help: "how long an open breaker refuses calls before probing",
-    },
-    KnobSpec {
-        name: "emr.breaker.half_open_probes",
-        kind: KnobKind::Int { min: 1, max: 100 },
-        help: "probe calls while half open; all must succeed to close",
-    },
-    KnobSpec {
-        name: "emr.cache",
-        kind: KnobKind::OneOf(&["off", "memory", "redis"]),
-        help: "read-through cache of vendor patients (redis needs --redis-url)",
-    },
-    KnobSpec {
-        name: "emr.cache_ttl",
-        kind: KnobKind::Duration {
-            min: SECOND,
-            max: Duration::from_secs(86_400),
+        KnobSpec {
+            name: "emr.breaker.failure_rate",
+            kind: KnobKind::Int { min: 1, max: 100 },
+            help: "percent of failed calls in the window that opens the breaker",
         },
-        help: "how long a cached patient is served (the seed fix: 300s)",
-    },
-    KnobSpec {
-        name: "emr.dedup",
-        kind: KnobKind::Bool,
-        help: "identical patient reads in flight share one vendor call (single flight)",
-    },
-    KnobSpec {
-        name: "emr.max_in_flight",
-        kind: KnobKind::IntOrOff { min: 1, max: 100_000 },
-        help: "bulkhead: vendor calls in flight per vendor, beyond which callers get 503 at once",
-    },
-    DB_KNOBS[0],
-    DB_KNOBS[1],
-    DB_KNOBS[2],
-    DB_KNOBS[3],
-];
+        KnobSpec {
+            name: "emr.breaker.minimum_calls",
+            kind: KnobKind::Int { min: 1, max: 100_000 },
+            help: "calls in the window before the failure rate counts",
+        },
+        KnobSpec {
+            name: "emr.breaker.window",
+            kind: KnobKind::Duration {
+                min: MS,
+                max: Duration::from_secs(600),
+            },
+            help: "rolling window the failure rate is measured over",
+        },
+        KnobSpec {
+            name: "emr.breaker.open_for",
+            kind: KnobKind::Duration {
+                min: MS,
+                max: Duration::from_secs(3_600),
+            },
+            help: "how long an open breaker refuses calls before probing",
+        },
+        KnobSpec {
+            name: "emr.breaker.half_open_probes",
+            kind: KnobKind::Int { min: 1, max: 100 },
+            help: "probe calls while half open; all must succeed to close",
+        },
+        KnobSpec {
+            name: "emr.cache",
+            kind: KnobKind::OneOf(caches),
+            help: "read-through cache of vendor patients (redis needs --redis-url)",
+        },
+        KnobSpec {
+            name: "emr.cache_ttl",
+            kind: KnobKind::Duration {
+                min: SECOND,
+                max: Duration::from_secs(86_400),
+            },
+            help: "how long a cached patient is served (the seed fix: 300s)",
+        },
+        KnobSpec {
+            name: "emr.dedup",
+            kind: KnobKind::Bool,
+            help: "identical patient reads in flight share one vendor call (single flight)",
+        },
+        KnobSpec {
+            name: "emr.max_in_flight",
+            kind: KnobKind::IntOrOff { min: 1, max: 100_000 },
+            help: "bulkhead: vendor calls in flight per vendor, beyond which callers get 503 at once",
+        },
+        DB_KNOBS[0],
+        DB_KNOBS[1],
+        DB_KNOBS[2],
+        DB_KNOBS[3],
+    ]
+}

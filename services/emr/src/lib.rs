@@ -1,8 +1,182 @@
 //! The EMR service: patient reads and task pushes to the simulated Epic and Cerner through a
 //! resilience stack whose every layer is a knob, and the simulators themselves ([`sim`]).
+//!
+//! Layout: `config` (settings and knobs), `patients` and `tasks` (handlers), `directory` (what
+//! it reads from the platform's database), `vendor` (adapters, FHIR, the resilient client),
+//! `resilience` (breaker, bulkhead, retry, single flight), `error`.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::FromRef,
+    http::header,
+    response::IntoResponse,
+    routing::{get, post, put},
+};
+use bytes::Bytes;
+
+use emrlab_common::{
+    auth::JwtKeys,
+    cache::{Cache, MemoryCache},
+    db::AnyDb,
+    error::ApiError,
+    knobs::KnobCell,
+};
 
 pub mod config;
+mod directory;
+pub mod error;
+mod patients;
+pub mod resilience;
 pub mod sim;
+mod tasks;
+pub mod vendor;
 
-pub use config::{CacheMode, Config, KNOBS, Settings};
+pub use config::{CacheMode, Config, KNOBS, KNOBS_WITHOUT_REDIS, Settings};
 pub use emrlab_seed::Vendor;
+
+/// Metric names of the EMR service.
+pub mod names {
+    pub const VENDOR_CALL_DURATION: &str = "emrlab_emr_vendor_call_duration_seconds";
+    pub const VENDOR_IN_FLIGHT: &str = "emrlab_emr_vendor_calls_in_flight";
+    pub const BREAKER_STATE: &str = "emrlab_emr_breaker_state";
+    pub const RETRIES: &str = "emrlab_emr_vendor_retries_total";
+    pub const REJECTIONS: &str = "emrlab_emr_vendor_rejections_total";
+    pub const DEDUP_JOINS: &str = "emrlab_emr_dedup_joins_total";
+}
+
+/// The routes, for metrics registration and the OpenAPI check.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/emr/patients/{id}"),
+    ("POST", "/emr/tasks"),
+    ("PUT", "/emr/tasks/{id}"),
+    ("POST", "/emr/tasks/{id}/verify"),
+];
+
+/// In-process cache size: patients are a few hundred bytes, so this holds every seeded one.
+const MEMORY_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub knobs: Arc<KnobCell<Settings>>,
+    pub keys: Arc<JwtKeys>,
+    pub db: AnyDb,
+    vendors: Arc<vendor::Vendors>,
+    memory: Arc<MemoryCache>,
+    redis: Option<Arc<dyn Cache>>,
+    flights: Arc<resilience::single_flight::SingleFlight<Bytes, error::EmrError>>,
+}
+
+impl FromRef<AppState> for Arc<JwtKeys> {
+    fn from_ref(state: &AppState) -> Self {
+        state.keys.clone()
+    }
+}
+
+/// Where the vendors are: their FHIR bases.
+#[derive(Debug, Clone)]
+pub struct VendorUrls {
+    pub epic: String,
+    pub cerner: String,
+}
+
+impl AppState {
+    /// State over the platform's database and the vendors; `redis` enables `emr.cache = redis`.
+    pub fn new(
+        settings: Settings,
+        db: AnyDb,
+        keys: Arc<JwtKeys>,
+        redis: Option<Arc<dyn Cache>>,
+        urls: VendorUrls,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            redis.is_some() || settings.emr.cache != CacheMode::Redis,
+            "emr.cache = redis needs a Redis URL (--redis-url)"
+        );
+        let specs = if redis.is_some() { KNOBS } else { KNOBS_WITHOUT_REDIS };
+        let knobs = Arc::new(KnobCell::new("emr", specs, settings));
+        let vendors = Arc::new(vendor::Vendors::new(knobs.clone(), urls.epic, urls.cerner));
+        let state = Self {
+            knobs,
+            keys,
+            db,
+            vendors,
+            memory: Arc::new(MemoryCache::new(MEMORY_CACHE_BYTES)),
+            redis,
+            flights: Arc::default(),
+        };
+        state.follow_knobs();
+        Ok(state)
+    }
+
+    /// The cache `emr.cache` names, if any.
+    fn cache(&self, mode: CacheMode) -> Option<Arc<dyn Cache>> {
+        match mode {
+            CacheMode::Off => None,
+            CacheMode::Memory => Some(self.memory.clone()),
+            CacheMode::Redis => self.redis.clone(),
+        }
+    }
+
+    fn follow_knobs(&self) {
+        let mut changes = self.knobs.subscribe();
+        let (vendors, db) = (Arc::downgrade(&self.vendors), self.db.clone());
+        tokio::spawn(async move {
+            let mut current = changes.borrow().clone();
+            while changes.changed().await.is_ok() {
+                let next = changes.borrow().clone();
+                let Some(vendors) = vendors.upgrade() else { break };
+                vendors.reconfigure(&current.emr, &next.emr);
+                if next.db != current.db {
+                    db.reconfigure(&next.db);
+                }
+                current = next;
+            }
+        });
+    }
+}
+
+/// The EMR service: its API, health, metrics and internal knob endpoints.
+pub fn router(state: AppState) -> Router {
+    emrlab_common::metrics::register("emr", ROUTES);
+    let api = Router::new()
+        .route("/emr/patients/{id}", get(patients::read))
+        .route("/emr/tasks", post(tasks::push))
+        .route("/emr/tasks/{id}", put(tasks::update))
+        .route("/emr/tasks/{id}/verify", post(tasks::verify))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(state.clone())
+        .merge(emrlab_common::internal::knob_router(
+            state.knobs.clone(),
+            state.keys.clone(),
+        ));
+    emrlab_common::server::with_common_layers(api, "emr", ROUTES)
+}
+
+async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready when the database answers; a vendor being down is what the EMR service is for.
+async fn ready(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    state.db.ping().await.map_err(|e| {
+        tracing::warn!(error = %e, "database not reachable");
+        ApiError::unavailable("the database is not reachable")
+    })?;
+    Ok(axum::Json(
+        serde_json::json!({ "status": "ready", "database": state.db.backend() }),
+    ))
+}
+
+async fn metrics() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        emrlab_common::metrics::render(),
+    )
+}

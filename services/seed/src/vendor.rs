@@ -36,7 +36,11 @@ impl Vendor {
     /// Patients alternate between the two vendors within an organisation, so that every journey
     /// over a ward's patients drives both, as the seed platform's EMR suite did.
     pub fn home_of(ordinal_in_org: usize) -> Self {
-        if ordinal_in_org % 2 == 0 { Self::Epic } else { Self::Cerner }
+        if ordinal_in_org.is_multiple_of(2) {
+            Self::Epic
+        } else {
+            Self::Cerner
+        }
     }
 
     /// The vendor's id for a seeded task held there.
@@ -95,6 +99,10 @@ mod tests {
         let tasks: std::collections::HashSet<String> =
             ids.iter().map(|id| Vendor::Cerner.seeded_task_id(*id)).collect();
         assert_eq!(tasks.len(), ids.len());
-        assert!(tasks.iter().all(|id| id.len() == 11 && id.bytes().all(|b| b.is_ascii_digit())));
+        assert!(
+            tasks
+                .iter()
+                .all(|id| id.len() == 11 && id.bytes().all(|b| b.is_ascii_digit()))
+        );
     }
 }

@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// The operator runs the platform; clinical data is for the organisation's own staff.
-fn clinical_actor(caller: &Caller) -> Result<Actor, ApiError> {
+pub(crate) fn clinical_actor(caller: &Caller) -> Result<Actor, ApiError> {
     if caller.0.role == Role::Operator {
         return Err(ApiError::forbidden("the operator role has no access to clinical data"));
     }

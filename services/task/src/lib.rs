@@ -2,9 +2,10 @@
 //! A library only: `emrlab up` and `emrlab serve task` own the listener and mount [`router`].
 //!
 //! Layout: `model` (validated input and the task shape), `listing` (filters and pagination),
-//! `handlers`, `storage` (one SQL implementation for both backends), `seed` (deterministic data).
+//! `handlers`, `verify` (checking a task against the vendor's copy) and `emr` (the EMR service it
+//! asks), `storage` (one SQL implementation for both backends), `seed` (deterministic data).
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -20,14 +21,18 @@ use emrlab_common::{
     knobs::{DB_KNOBS, KnobCell, KnobKind, KnobSpec},
 };
 
+pub mod emr;
 pub mod error;
 mod handlers;
 pub mod listing;
+mod metrics;
 pub mod model;
 pub mod seed;
 pub mod storage;
+mod verify;
 
 pub use listing::Pagination;
+pub use verify::VerifyMode;
 
 /// The `[tasks]` section of the configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,6 +42,13 @@ pub struct Config {
     pub addr: SocketAddr,
     /// How `GET /tasks` pages (`tasks.pagination`): unbounded, offset or cursor.
     pub pagination: Pagination,
+    /// How `POST /tasks/{id}/verify` waits for the EMR service (`tasks.verify_mode`):
+    /// `release_first` reads the task, releases the connection, calls, then writes;
+    /// `in_transaction` holds a write transaction, and so a pooled connection, through the call.
+    pub verify_mode: VerifyMode,
+    /// Longest wait for the EMR service's answer to a verification (`tasks.verify_timeout`).
+    #[serde(with = "humantime_serde")]
+    pub verify_timeout: Duration,
 }
 
 impl Default for Config {
@@ -44,6 +56,10 @@ impl Default for Config {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             pagination: Pagination::Cursor,
+            verify_mode: VerifyMode::ReleaseFirst,
+            // Longer than the EMR service's 10 s vendor timeout (`emr.timeout`), so its own clear
+            // answer (vendor_timeout, breaker_open) normally arrives before we give up on it.
+            verify_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -63,6 +79,20 @@ pub const KNOBS: &[KnobSpec] = &[
         kind: KnobKind::OneOf(&["unbounded", "offset", "cursor"]),
         help: "GET /tasks paging: unbounded (everything, the seed bottleneck), offset, or cursor (keyset)",
     },
+    KnobSpec {
+        name: "tasks.verify_mode",
+        kind: KnobKind::OneOf(&["in_transaction", "release_first"]),
+        help: "POST /tasks/{id}/verify: release_first (read, release the connection, call the EMR, write) or \
+               in_transaction (hold a write transaction and its connection through the call: drains the pool)",
+    },
+    KnobSpec {
+        name: "tasks.verify_timeout",
+        kind: KnobKind::Duration {
+            min: Duration::from_millis(1),
+            max: Duration::from_secs(120),
+        },
+        help: "longest wait for the EMR service's verification answer; keep it above emr.timeout",
+    },
     DB_KNOBS[0],
     DB_KNOBS[1],
     DB_KNOBS[2],
@@ -76,6 +106,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/tasks/{id}"),
     ("PUT", "/tasks/{id}"),
     ("POST", "/tasks/{id}/complete"),
+    ("POST", "/tasks/{id}/verify"),
 ];
 
 /// What every handler can reach. Cheap to clone: everything inside is shared.
@@ -85,6 +116,8 @@ pub struct AppState {
     pub knobs: Arc<KnobCell<Settings>>,
     pub keys: Arc<JwtKeys>,
     pub db: AnyDb,
+    /// The EMR service, asked to compare a task with the vendor's copy.
+    pub emr: emr::EmrClient,
 }
 
 impl FromRef<AppState> for Arc<JwtKeys> {
@@ -94,8 +127,9 @@ impl FromRef<AppState> for Arc<JwtKeys> {
 }
 
 impl AppState {
-    /// State over an open database; a `db.*` knob change swaps the pool in.
-    pub fn new(settings: Settings, db: AnyDb, keys: Arc<JwtKeys>) -> Self {
+    /// State over an open database; a `db.*` knob change swaps the pool in. `emr_url` is the EMR
+    /// service's base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn new(settings: Settings, db: AnyDb, keys: Arc<JwtKeys>, emr_url: String) -> Self {
         let knobs = Arc::new(KnobCell::new("task", KNOBS, settings));
         let mut changes = knobs.subscribe();
         let pool = db.clone();
@@ -115,6 +149,7 @@ impl AppState {
             knobs,
             keys,
             db,
+            emr: emr::EmrClient::new(emr_url),
         }
     }
 }
@@ -122,10 +157,12 @@ impl AppState {
 /// The task service: its API, health, metrics and internal knob endpoints.
 pub fn router(state: AppState) -> Router {
     emrlab_common::metrics::register("task", ROUTES);
+    metrics::register();
     let api = Router::new()
         .route("/tasks", post(handlers::create_task).get(handlers::list_tasks))
         .route("/tasks/{id}", get(handlers::get_task).put(handlers::update_task))
         .route("/tasks/{id}/complete", post(handlers::complete_task))
+        .route("/tasks/{id}/verify", post(verify::verify_task))
         .route("/health", get(handlers::health))
         .route("/ready", get(handlers::ready))
         .route("/metrics", get(handlers::metrics))

@@ -60,6 +60,11 @@ string_enum!(
     /// FHIR Task.priority.
     Priority { Routine = "routine", Urgent = "urgent", Asap = "asap", Stat = "stat" }
 );
+string_enum!(
+    /// The outcome of the last comparison with the vendor's copy (`POST /tasks/{id}/verify`);
+    /// `pending` until the first one. Not a user edit: recording it leaves the version alone.
+    Verification { Pending = "pending", Verified = "verified", Mismatch = "mismatch", Failed = "failed" }
+);
 
 impl Status {
     /// Whether the task can no longer change.
@@ -86,6 +91,10 @@ pub struct Task {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     pub version: i64,
+    pub verification: Verification,
+    /// When the last verification was recorded, whatever its outcome.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub verified_at: Option<OffsetDateTime>,
 }
 
 const TITLE_MAX: usize = 200;
@@ -131,6 +140,10 @@ pub struct TaskBody {
     pub created_at: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     pub updated_at: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub verification: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub verified_at: Option<serde::de::IgnoredAny>,
 }
 
 fn title(value: Option<String>) -> Result<String, ApiError> {
@@ -229,6 +242,8 @@ impl NewTask {
             created_at: now,
             updated_at: now,
             version: 1,
+            verification: Verification::Pending,
+            verified_at: None,
         }
     }
 }

@@ -12,7 +12,7 @@ use emrlab_common::{
 use emrlab_task::{
     error::TaskError,
     listing::{PageRequest, TaskFilter},
-    model::{Actor, NewTask, Priority, Status, TaskChange, TaskId},
+    model::{Actor, NewTask, Priority, Status, TaskChange, TaskId, Verification},
     seed::{Profile, SeedReport, seed},
     storage::{TaskStore, open},
 };
@@ -266,4 +266,118 @@ contract!(seeding_is_deterministic_and_happens_once, |f| {
     a.sort_by_key(|t| t.0.0);
     b.sort_by_key(|t| t.0.0);
     assert_eq!(a, b);
+});
+
+contract!(a_recorded_verification_reads_back_and_is_not_an_edit, |f| {
+    let task = f
+        .store
+        .insert_task(f.actor, new_task(f.patient, "Verify me"))
+        .await
+        .unwrap();
+    assert_eq!((task.verification, task.verified_at), (Verification::Pending, None));
+    let at = emrlab_common::db::now();
+    let recorded = f
+        .store
+        .record_verification(f.actor.org, task.id, Verification::Mismatch, at)
+        .await
+        .unwrap();
+    assert_eq!(
+        (recorded.verification, recorded.verified_at),
+        (Verification::Mismatch, Some(at))
+    );
+    assert_eq!(
+        (recorded.version, recorded.updated_at),
+        (task.version, task.updated_at),
+        "a verification is not an edit: a client's next PUT must not turn stale"
+    );
+    assert_eq!(f.store.fetch_task(f.actor.org, task.id).await.unwrap(), recorded);
+    let (listed, _) = f
+        .store
+        .page_tasks(
+            f.actor.org,
+            &TaskFilter::default(),
+            PageRequest::Cursor { after: None, limit: 1 },
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed[0], recorded, "the newest task, listed with its verification");
+    let renamed = TaskChange {
+        title: Some("Verify me, renamed".into()),
+        ..TaskChange::default()
+    };
+    let updated = f.store.update_task(f.actor, task.id, Some(1), &renamed).await.unwrap();
+    assert_eq!(
+        (updated.verification, updated.verified_at),
+        (Verification::Mismatch, Some(at))
+    );
+    assert_eq!(
+        f.store.fetch_task(f.actor.org, task.id).await.unwrap().verification,
+        Verification::Mismatch,
+        "an update keeps the stored verification"
+    );
+    assert_eq!(
+        f.store.audit_actions(f.actor.org, task.id.0).await.unwrap(),
+        ["task.create", "task.update"]
+    );
+    assert!(matches!(
+        f.store
+            .record_verification(OrgId(Uuid::now_v7()), task.id, Verification::Failed, at)
+            .await,
+        Err(TaskError::NotFound(_))
+    ));
+});
+
+contract!(
+    a_locked_task_is_read_in_its_transaction_and_its_outcome_committed,
+    |f| {
+        let task = f
+            .store
+            .insert_task(f.actor, new_task(f.patient, "Locked"))
+            .await
+            .unwrap();
+        let locked = f.store.lock_task(f.actor.org, task.id).await.unwrap();
+        assert_eq!(locked.task(), &task);
+        let at = emrlab_common::db::now();
+        let recorded = locked.record_verification(Verification::Verified, at).await.unwrap();
+        assert_eq!(
+            (recorded.verification, recorded.verified_at),
+            (Verification::Verified, Some(at))
+        );
+        assert_eq!(recorded.version, task.version);
+        assert_eq!(f.store.fetch_task(f.actor.org, task.id).await.unwrap(), recorded);
+        assert!(matches!(
+            f.store.lock_task(OrgId(Uuid::now_v7()), task.id).await,
+            Err(TaskError::NotFound(_))
+        ));
+        assert!(matches!(
+            f.store.lock_task(f.actor.org, TaskId(Uuid::now_v7())).await,
+            Err(TaskError::NotFound(_))
+        ));
+    }
+);
+
+contract!(a_dropped_lock_stores_nothing_and_lets_the_next_writer_in, |f| {
+    let task = f
+        .store
+        .insert_task(f.actor, new_task(f.patient, "Abandoned"))
+        .await
+        .unwrap();
+    let locked = f.store.lock_task(f.actor.org, task.id).await.unwrap();
+    // A writer of the same task waits for the lock: the row's on PostgreSQL, the database's on SQLite.
+    let writer = {
+        let (store, actor) = (f.store.clone(), f.actor);
+        tokio::spawn(async move {
+            store
+                .update_task(actor, task.id, Some(1), &TaskChange::complete())
+                .await
+        })
+    };
+    drop(locked);
+    let completed = writer.await.unwrap().unwrap();
+    assert_eq!((completed.status, completed.version), (Status::Completed, 2));
+    assert_eq!(
+        (completed.verification, completed.verified_at),
+        (Verification::Pending, None),
+        "the abandoned transaction rolled back without recording anything"
+    );
 });

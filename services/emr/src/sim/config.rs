@@ -97,6 +97,9 @@ pub enum Outage {
 pub struct VendorConfig {
     /// Where the simulator listens (port 0: any free port).
     pub addr: SocketAddr,
+    /// Where its control plane (`/health`, `/metrics`, knobs) listens: a port that stays open
+    /// during an outage, so the outage can be ended through the knob API.
+    pub control_addr: SocketAddr,
     pub latency: Latency,
     /// Fraction of requests answered 500 with an OperationOutcome.
     pub error_rate: f64,
@@ -110,6 +113,7 @@ impl VendorConfig {
     fn with_latency(latency: Latency) -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            control_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             latency,
             error_rate: 0.0,
             throttle: Throttle::default(),
@@ -151,6 +155,16 @@ impl Default for VendorsConfig {
         Self {
             epic: VendorConfig::epic(),
             cerner: VendorConfig::cerner(),
+        }
+    }
+}
+
+impl VendorsConfig {
+    /// The section of `vendor`.
+    pub fn get(&self, vendor: emrlab_seed::Vendor) -> &VendorConfig {
+        match vendor {
+            emrlab_seed::Vendor::Epic => &self.epic,
+            emrlab_seed::Vendor::Cerner => &self.cerner,
         }
     }
 }
@@ -209,7 +223,10 @@ macro_rules! vendor_knobs {
             },
             KnobSpec {
                 name: concat!("vendors.", $v, ".throttle.limit"),
-                kind: KnobKind::Int { min: 1, max: 1_000_000 },
+                kind: KnobKind::Int {
+                    min: 1,
+                    max: 1_000_000,
+                },
                 help: "the throttling cap",
             },
             KnobSpec {

@@ -3,15 +3,17 @@
 //! Both pass `tests/store_contract.rs`.
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 use emrlab_common::{auth::OrgId, db::AnyDb};
 
 use crate::{
     error::TaskError,
     listing::{PageRequest, TaskFilter},
-    model::{Actor, NewTask, Task, TaskChange, TaskId},
+    model::{Actor, NewTask, Task, TaskChange, TaskId, Verification},
 };
 
+mod locked;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -43,6 +45,29 @@ pub trait TaskStore: Send + Sync + 'static {
     ) -> Result<(Vec<Task>, Option<i64>), TaskError>;
     /// The audit actions recorded for an entity, oldest first.
     async fn audit_actions(&self, org: OrgId, entity_id: uuid::Uuid) -> Result<Vec<String>, TaskError>;
+    /// Records a verification's outcome in a short write of its own; the version, `updated_at`
+    /// and the audit log stay as they are, since it is not an edit of the task.
+    async fn record_verification(
+        &self,
+        org: OrgId,
+        id: TaskId,
+        state: Verification,
+        at: OffsetDateTime,
+    ) -> Result<Task, TaskError>;
+    /// Opens a write transaction and reads the task in it, locking its row (PostgreSQL) or the
+    /// database's writers (SQLite) until the returned guard records an outcome or is dropped.
+    /// The transaction holds a pooled connection all that time: `tasks.verify_mode =
+    /// in_transaction` uses this to reproduce handlers that wait on a vendor inside one.
+    async fn lock_task(&self, org: OrgId, id: TaskId) -> Result<Box<dyn LockedTask>, TaskError>;
+}
+
+/// A task read in an open write transaction. Dropping it rolls the transaction back.
+#[async_trait]
+pub trait LockedTask: Send {
+    /// The task as read under the lock.
+    fn task(&self) -> &Task;
+    /// Records a verification's outcome in the transaction and commits it.
+    async fn record_verification(self: Box<Self>, state: Verification, at: OffsetDateTime) -> Result<Task, TaskError>;
 }
 
 /// The store for a component's database.

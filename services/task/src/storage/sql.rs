@@ -28,6 +28,11 @@ macro_rules! sql_task_store {
             crate::model::Priority::parse(s).ok_or_else(|| sqlx::Error::Decode(format!("unknown priority {s}").into()))
         }
 
+        fn verification_of(s: &str) -> Result<crate::model::Verification, sqlx::Error> {
+            crate::model::Verification::parse(s)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown verification {s}").into()))
+        }
+
         fn task_from_row(row: &<$db as sqlx::Database>::Row) -> Result<crate::model::Task, sqlx::Error> {
             use sqlx::Row;
             Ok(crate::model::Task {
@@ -43,8 +48,12 @@ macro_rules! sql_task_store {
                 created_at: $from_db(row.try_get::<$instant, _>(9)?),
                 updated_at: $from_db(row.try_get::<$instant, _>(10)?),
                 version: row.try_get(11)?,
+                verification: verification_of(row.try_get::<&str, _>(12)?)?,
+                verified_at: row.try_get::<Option<$instant>, _>(13)?.map($from_db),
             })
         }
+
+        crate::storage::locked::sql_locked_task!($db, to_db: $to_db, lock: $lock);
 
         async fn insert_audit(
             conn: &mut <$db as sqlx::Database>::Connection,
@@ -226,7 +235,7 @@ macro_rules! sql_task_store {
                 let mut conn = self.db.acquire().await?;
                 let row = sqlx::query(concat!(
                     "SELECT ",
-                    crate::storage::statements::task_columns!(),
+                    crate::storage::statements::task_row_columns!(),
                     " FROM tasks WHERE org_id = $1 AND id = $2"
                 ))
                 .bind(org.0)
@@ -246,18 +255,7 @@ macro_rules! sql_task_store {
                 change: &crate::model::TaskChange,
             ) -> Result<crate::model::Task, crate::error::TaskError> {
                 let mut w = self.db.begin_write().await?;
-                let row = sqlx::query(concat!(
-                    "SELECT ",
-                    crate::storage::statements::task_columns!(),
-                    " FROM tasks WHERE org_id = $1 AND id = $2",
-                    $lock
-                ))
-                .bind(actor.org.0)
-                .bind(id.0)
-                .fetch_optional(&mut *w.tx)
-                .await?
-                .ok_or(crate::error::TaskError::NotFound(id))?;
-                let current = task_from_row(&row)?;
+                let current = fetch_locked(&mut w.tx, actor.org, id).await?;
                 if let Some(expected) = expected {
                     if expected != current.version {
                         return Err(crate::error::TaskError::StaleVersion {
@@ -313,7 +311,7 @@ macro_rules! sql_task_store {
                 let mut conn = self.db.acquire().await?;
                 let mut qb = sqlx::QueryBuilder::<$db>::new(concat!(
                     "SELECT ",
-                    crate::storage::statements::task_columns!(),
+                    crate::storage::statements::task_row_columns!(),
                     " FROM tasks"
                 ));
                 push_filters(&mut qb, org, filter);
@@ -365,6 +363,31 @@ macro_rules! sql_task_store {
                 .bind(entity_id)
                 .fetch_all(&mut *conn)
                 .await?)
+            }
+
+            #[tracing::instrument(skip_all, fields(task_id = %id, state = state.as_str()))]
+            async fn record_verification(
+                &self,
+                org: emrlab_common::auth::OrgId,
+                id: crate::model::TaskId,
+                state: crate::model::Verification,
+                at: time::OffsetDateTime,
+            ) -> Result<crate::model::Task, crate::error::TaskError> {
+                let mut w = self.db.begin_write().await?;
+                let task = write_verification(&mut w.tx, org, id, state, at).await?;
+                w.tx.commit().await?;
+                Ok(task)
+            }
+
+            #[tracing::instrument(skip_all, fields(task_id = %id))]
+            async fn lock_task(
+                &self,
+                org: emrlab_common::auth::OrgId,
+                id: crate::model::TaskId,
+            ) -> Result<Box<dyn crate::storage::LockedTask>, crate::error::TaskError> {
+                let mut w = self.db.begin_write().await?;
+                let task = fetch_locked(&mut w.tx, org, id).await?;
+                Ok(Box::new(LockedRow { w, org, task }))
             }
         }
     };

@@ -22,10 +22,21 @@ macro_rules! create_task_values {
 }
 pub(crate) use create_task_values;
 
-/// Columns of a task, in the order `task_from_row` reads them.
+/// Columns of a task as a create writes them; the verification columns take their defaults.
 macro_rules! task_columns {
     () => {
         "id, patient_id, title, description, status, priority, assignee_id, ward_id, due_at, created_at, updated_at, version"
     };
 }
 pub(crate) use task_columns;
+
+/// Columns of a task as every read returns it, in the order `task_from_row` reads them.
+macro_rules! task_row_columns {
+    () => {
+        concat!(
+            crate::storage::statements::task_columns!(),
+            ", verification, verified_at"
+        )
+    };
+}
+pub(crate) use task_row_columns;
