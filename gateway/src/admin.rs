@@ -139,11 +139,6 @@ async fn change(state: &AppState, changes: &Map<String, Value>) -> Result<Vec<Kn
     Ok(merge_lists(lists))
 }
 
-/// `GET /health`: the process is up.
-pub async fn health() -> axum::Json<Value> {
-    axum::Json(serde_json::json!({ "status": "ok" }))
-}
-
 /// `GET /ready`: the database and every service answer.
 pub async fn ready(State(state): State<AppState>) -> Response {
     let mut checks = Map::new();
@@ -171,12 +166,4 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         axum::Json(serde_json::json!({ "status": if ok { "ready" } else { "not_ready" }, "checks": checks })),
     )
         .into_response()
-}
-
-/// `GET /metrics` in Prometheus text format.
-pub async fn metrics() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        emrlab_common::metrics::render(),
-    )
 }

@@ -129,8 +129,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/auth/login", post(login::login))
         .route("/api/v1/auth/refresh", post(login::refresh))
         .route("/api/v1/openapi.json", get(openapi::document))
-        .route("/health", get(admin::health))
+        .route("/health", get(emrlab_common::server::health))
         .route("/ready", get(admin::ready))
-        .route("/metrics", get(admin::metrics));
+        .route("/metrics", get(emrlab_common::metrics::endpoint));
     emrlab_common::server::with_common_layers(public.merge(protected).with_state(state), "gateway", ROUTES)
 }

@@ -173,3 +173,11 @@ pub fn render() -> String {
     handle.run_upkeep();
     handle.render()
 }
+
+/// `GET /metrics` in Prometheus text format.
+pub async fn endpoint() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        render(),
+    )
+}

@@ -231,3 +231,19 @@ pub fn shutdown_on_signal() -> CancellationToken {
     });
     token
 }
+
+/// `GET /health`: the process is up.
+pub async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /ready` of a component whose one dependency is its database.
+pub async fn database_ready(db: &crate::db::AnyDb) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    db.ping().await.map_err(|e| {
+        tracing::warn!(error = %e, "database not reachable");
+        ApiError::unavailable("the database is not reachable")
+    })?;
+    Ok(axum::Json(
+        serde_json::json!({ "status": "ready", "database": db.backend() }),
+    ))
+}

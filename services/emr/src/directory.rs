@@ -103,40 +103,31 @@ pub async fn task(db: &AnyDb, org: OrgId, id: Uuid) -> Result<Option<TaskRef>, E
     .transpose()
 }
 
+/// Inserts a link in a write transaction of `$db`, binding the instant with `$instant`.
+macro_rules! insert_link {
+    ($db:expr, $instant:expr, $task:expr, $org:expr, $vendor:expr, $vendor_task_id:expr) => {{
+        let mut w = $db.begin_write().await?;
+        let done = sqlx::query(LINK)
+            .bind($task)
+            .bind($org.0)
+            .bind($vendor.as_str())
+            .bind($vendor_task_id)
+            .bind($instant)
+            .execute(&mut *w.tx)
+            .await;
+        if done.is_ok() {
+            w.tx.commit().await?;
+        }
+        done.map(|_| ())
+    }};
+}
+
 /// Records that `task` now lives at `vendor` as `vendor_task_id`; `false` if it already had a link.
 pub async fn link(db: &AnyDb, org: OrgId, task: Uuid, vendor: Vendor, vendor_task_id: &str) -> Result<bool, EmrError> {
     let now = emrlab_common::db::now();
     let result = match db {
-        AnyDb::Postgres(db) => {
-            let mut w = db.begin_write().await?;
-            let done = sqlx::query(LINK)
-                .bind(task)
-                .bind(org.0)
-                .bind(vendor.as_str())
-                .bind(vendor_task_id)
-                .bind(now)
-                .execute(&mut *w.tx)
-                .await;
-            if done.is_ok() {
-                w.tx.commit().await?;
-            }
-            done.map(|_| ())
-        }
-        AnyDb::Sqlite(db) => {
-            let mut w = db.begin_write().await?;
-            let done = sqlx::query(LINK)
-                .bind(task)
-                .bind(org.0)
-                .bind(vendor.as_str())
-                .bind(vendor_task_id)
-                .bind(emrlab_common::db::to_micros(now))
-                .execute(&mut *w.tx)
-                .await;
-            if done.is_ok() {
-                w.tx.commit().await?;
-            }
-            done.map(|_| ())
-        }
+        AnyDb::Postgres(db) => insert_link!(db, now, task, org, vendor, vendor_task_id),
+        AnyDb::Sqlite(db) => insert_link!(db, emrlab_common::db::to_micros(now), task, org, vendor, vendor_task_id),
     };
     match result {
         Ok(()) => Ok(true),

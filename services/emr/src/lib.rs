@@ -10,8 +10,6 @@ use std::sync::Arc;
 use axum::{
     Router,
     extract::FromRef,
-    http::header,
-    response::IntoResponse,
     routing::{get, post, put},
 };
 use bytes::Bytes;
@@ -20,7 +18,6 @@ use emrlab_common::{
     auth::JwtKeys,
     cache::{Cache, MemoryCache},
     db::AnyDb,
-    error::ApiError,
     knobs::KnobCell,
 };
 
@@ -146,37 +143,21 @@ pub fn router(state: AppState) -> Router {
         .route("/emr/tasks", post(tasks::push))
         .route("/emr/tasks/{id}", put(tasks::update))
         .route("/emr/tasks/{id}/verify", post(tasks::verify))
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
+        .route("/health", get(emrlab_common::server::health))
+        // Ready when the database answers; a vendor being down is what the EMR service is for.
+        .route(
+            "/ready",
+            get(
+                |axum::extract::State(state): axum::extract::State<AppState>| async move {
+                    emrlab_common::server::database_ready(&state.db).await
+                },
+            ),
+        )
+        .route("/metrics", get(emrlab_common::metrics::endpoint))
         .with_state(state.clone())
         .merge(emrlab_common::internal::knob_router(
             state.knobs.clone(),
             state.keys.clone(),
         ));
     emrlab_common::server::with_common_layers(api, "emr", ROUTES)
-}
-
-async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "status": "ok" }))
-}
-
-/// Ready when the database answers; a vendor being down is what the EMR service is for.
-async fn ready(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    state.db.ping().await.map_err(|e| {
-        tracing::warn!(error = %e, "database not reachable");
-        ApiError::unavailable("the database is not reachable")
-    })?;
-    Ok(axum::Json(
-        serde_json::json!({ "status": "ready", "database": state.db.backend() }),
-    ))
-}
-
-async fn metrics() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        emrlab_common::metrics::render(),
-    )
 }

@@ -184,27 +184,3 @@ pub async fn list_tasks(
         offset,
     }))
 }
-
-/// `GET /health`: the process is up.
-pub async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "status": "ok" }))
-}
-
-/// `GET /ready`: the database answers.
-pub async fn ready(State(state): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    state.db.ping().await.map_err(|e| {
-        tracing::warn!(error = %e, "database not reachable");
-        ApiError::unavailable("the database is not reachable")
-    })?;
-    Ok(axum::Json(
-        serde_json::json!({ "status": "ready", "database": state.db.backend() }),
-    ))
-}
-
-/// `GET /metrics` in Prometheus text format.
-pub async fn metrics() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        emrlab_common::metrics::render(),
-    )
-}

@@ -12,7 +12,7 @@ use axum::{
     extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Path, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     middleware::{self, Next},
-    response::{IntoResponse, Response},
+    response::Response,
     routing::{any, get, post},
 };
 use time::OffsetDateTime;
@@ -69,8 +69,8 @@ pub fn routers(sim: Arc<Sim>, keys: Arc<JwtKeys>) -> (Router, Router) {
         .layer(middleware::from_fn(move |req, next| request_span(component, req, next)))
         .with_state(sim.clone());
     let root = Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(prometheus))
+        .route("/health", get(emrlab_common::server::health))
+        .route("/metrics", get(emrlab_common::metrics::endpoint))
         .merge(emrlab_common::internal::knob_router(sim.knobs.clone(), keys));
     let control = emrlab_common::server::with_common_layers(root, component, ROOT_ROUTES);
     (control.clone().merge(fhir), control)
@@ -207,18 +207,4 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, FhirError> {
         .and_then(|v| v.parse().ok())
         .map(Some)
         .ok_or_else(|| FhirError::Structure("If-Match must be an ETag this server gave, such as W/\"1\"".into()))
-}
-
-/// `GET /health`: the process is up. It shares the FHIR port, so a `refuse` outage takes it
-/// away too, as it takes a real vendor's status page.
-async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "status": "ok" }))
-}
-
-/// `GET /metrics` in Prometheus text format.
-async fn prometheus() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        emrlab_common::metrics::render(),
-    )
 }
