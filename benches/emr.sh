@@ -75,7 +75,7 @@ bench_patient() { # KEY NAME
         'BEGIN { printf "%.1f", (b - a) / s }')
 }
 
-bench_read R "gateway GET /tasks/{id} (reference)"
+run_wrk R "gateway GET /tasks/{id} (reference)" "$EM_PID" "$EM_URL/api/v1/tasks/$TASK_ID" -H "authorization: Bearer $TOKEN"
 VENDOR[R]=-
 knobs '{"emr.cache": "off", "emr.dedup": false, "emr.max_in_flight": "off", "emr.breaker.enabled": false, "emr.retries": 0}'
 bench_patient N "EMR patient, resilience off"

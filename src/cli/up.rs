@@ -44,6 +44,15 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     println!("emrlab is up ({database}, {} cache; {seeded})", platform.cache_kind());
     println!("  gateway  http://{gateway}");
     println!("  task     http://{}", platform.task_addr());
+    println!("  emr      http://{}", platform.emr_addr());
+    for vendor in emrlab_emr::Vendor::ALL {
+        println!(
+            "  {:<8} http://{}{} (simulated)",
+            vendor.as_str(),
+            platform.vendor_addr(vendor),
+            emrlab_emr::sim::fhir_base(vendor)
+        );
+    }
     println!("  log in as nurse.0001 / emrlab (also doctor.0001, charge.0001, admin, operator; password emrlab)");
     println!(
         "  curl -s -X POST http://{gateway}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"nurse.0001\",\"password\":\"emrlab\"}}'"
