@@ -127,7 +127,8 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
             emrlab::bind_gateway(&cfg, keys, upstreams).await?.0
         }
         Component::Task => emrlab::bind_task(&cfg, keys, emr_url()?).await?.0,
-        _ => {
+        // Stall returned before the configuration was loaded.
+        Component::Emr | Component::Stall => {
             let epic = required(&services.epic_url, "EMRLAB_SERVICES__EPIC_URL", "where Epic is")?;
             let cerner = required(&services.cerner_url, "EMRLAB_SERVICES__CERNER_URL", "where Cerner is")?;
             let redis = match cfg.redis_url() {
