@@ -247,3 +247,23 @@ pub async fn database_ready(db: &crate::db::AnyDb) -> Result<axum::Json<serde_js
         serde_json::json!({ "status": "ready", "database": db.backend() }),
     ))
 }
+
+/// What every service with a database serves besides its API: `/health`, `/ready` (the database
+/// answers), `/metrics` and the internal knob endpoint.
+pub fn operational_routes<T>(
+    db: crate::db::AnyDb,
+    knobs: Arc<crate::knobs::KnobCell<T>>,
+    keys: Arc<crate::auth::JwtKeys>,
+) -> Router
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + Default + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/health", axum::routing::get(health))
+        .route(
+            "/ready",
+            axum::routing::get(move || async move { database_ready(&db).await }),
+        )
+        .route("/metrics", axum::routing::get(crate::metrics::endpoint))
+        .merge(crate::internal::knob_router(knobs, keys))
+}

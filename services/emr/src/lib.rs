@@ -143,19 +143,10 @@ pub fn router(state: AppState) -> Router {
         .route("/emr/tasks", post(tasks::push))
         .route("/emr/tasks/{id}", put(tasks::update))
         .route("/emr/tasks/{id}/verify", post(tasks::verify))
-        .route("/health", get(emrlab_common::server::health))
-        // Ready when the database answers; a vendor being down is what the EMR service is for.
-        .route(
-            "/ready",
-            get(
-                |axum::extract::State(state): axum::extract::State<AppState>| async move {
-                    emrlab_common::server::database_ready(&state.db).await
-                },
-            ),
-        )
-        .route("/metrics", get(emrlab_common::metrics::endpoint))
         .with_state(state.clone())
-        .merge(emrlab_common::internal::knob_router(
+        // Ready when the database answers: a vendor being down is what the EMR service is for.
+        .merge(emrlab_common::server::operational_routes(
+            state.db.clone(),
             state.knobs.clone(),
             state.keys.clone(),
         ));

@@ -163,18 +163,9 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}", get(handlers::get_task).put(handlers::update_task))
         .route("/tasks/{id}/complete", post(handlers::complete_task))
         .route("/tasks/{id}/verify", post(verify::verify_task))
-        .route("/health", get(emrlab_common::server::health))
-        .route(
-            "/ready",
-            get(
-                |axum::extract::State(state): axum::extract::State<AppState>| async move {
-                    emrlab_common::server::database_ready(&state.db).await
-                },
-            ),
-        )
-        .route("/metrics", get(emrlab_common::metrics::endpoint))
         .with_state(state.clone())
-        .merge(emrlab_common::internal::knob_router(
+        .merge(emrlab_common::server::operational_routes(
+            state.db.clone(),
             state.knobs.clone(),
             state.keys.clone(),
         ));
