@@ -36,6 +36,8 @@ pub struct ServicesConfig {
     pub task_url: Option<String>,
     /// Base URL of the EMR service, for the gateway and the task service (verification).
     pub emr_url: Option<String>,
+    /// Base URL of the sync service, for the gateway.
+    pub sync_url: Option<String>,
     /// Base URLs of the simulated vendors' FHIR ports, for the EMR service.
     pub epic_url: Option<String>,
     pub cerner_url: Option<String>,
@@ -60,6 +62,7 @@ pub struct PlatformConfig {
     pub gateway: emrlab_gateway::Config,
     pub tasks: emrlab_task::Config,
     pub emr: emrlab_emr::Config,
+    pub sync: emrlab_sync::Config,
     pub vendors: emrlab_emr::sim::VendorsConfig,
     pub services: ServicesConfig,
 }
@@ -76,6 +79,7 @@ impl Default for PlatformConfig {
             gateway: emrlab_gateway::Config::default(),
             tasks: emrlab_task::Config::default(),
             emr: emrlab_emr::Config::default(),
+            sync: emrlab_sync::Config::default(),
             vendors: emrlab_emr::sim::VendorsConfig::default(),
             services: ServicesConfig::default(),
         }

@@ -129,6 +129,26 @@ pub async fn bind_emr(
     Ok((server, db))
 }
 
+/// The sync service, bound and ready to run, writing task rows through the task service at
+/// `task_url`; `cache` serves `sync.clock_store = cached`.
+pub async fn bind_sync(
+    cfg: &PlatformConfig,
+    keys: Arc<JwtKeys>,
+    cache: Arc<dyn Cache>,
+    task_url: String,
+) -> anyhow::Result<(Server, AnyDb)> {
+    let db = open_database(cfg, "sync").await?;
+    let settings = emrlab_sync::Settings {
+        sync: cfg.sync.clone(),
+        db: cfg.db.clone(),
+    };
+    let app = emrlab_sync::router(emrlab_sync::AppState::new(settings, db.clone(), keys, cache, task_url)?);
+    let server = Server::bind(cfg.sync.addr, app)
+        .await
+        .with_context(|| format!("binding the sync service to {}", cfg.sync.addr))?;
+    Ok((server, db))
+}
+
 /// A simulated vendor, bound and ready to run, serving the configured seed.
 pub async fn bind_vendor(cfg: &PlatformConfig, keys: Arc<JwtKeys>, vendor: Vendor) -> anyhow::Result<Simulator> {
     let settings = emrlab_emr::sim::SimSettings {
@@ -143,6 +163,7 @@ pub async fn bind_vendor(cfg: &PlatformConfig, keys: Arc<JwtKeys>, vendor: Vendo
 pub struct Upstreams {
     pub task: String,
     pub emr: String,
+    pub sync: String,
     /// The simulators' control ports, for their knobs; absent when the EMR service calls vendors
     /// we do not run.
     pub vendors: Vec<(Vendor, String)>,
@@ -167,6 +188,11 @@ pub async fn bind_gateway(cfg: &PlatformConfig, keys: Arc<JwtKeys>, to: Upstream
             url: to.emr,
             service: true,
         },
+        emrlab_gateway::Upstream {
+            name: "sync",
+            url: to.sync,
+            service: true,
+        },
     ];
     upstreams.extend(to.vendors.into_iter().map(|(vendor, url)| emrlab_gateway::Upstream {
         name: vendor.as_str(),
@@ -189,6 +215,7 @@ pub struct Platform {
     gateway: Server,
     task: Server,
     emr: Server,
+    sync: Server,
     vendors: Vec<Simulator>,
     dbs: Vec<AnyDb>,
     cache: Arc<dyn Cache>,
@@ -213,9 +240,11 @@ impl Platform {
         let (emr, emr_db) = bind_emr(&cfg, keys.clone(), redis, &epic_url, &cerner_url).await?;
         let (task, task_db) = bind_task(&cfg, keys.clone(), url(&emr)?).await?;
         let seeded = seed(&cfg, &task_db).await?;
+        let (sync, sync_db) = bind_sync(&cfg, keys.clone(), cache.clone(), url(&task)?).await?;
         let upstreams = Upstreams {
             task: url(&task)?,
             emr: url(&emr)?,
+            sync: url(&sync)?,
             vendors: vec![
                 (Vendor::Epic, format!("http://{}", epic.control_addr())),
                 (Vendor::Cerner, format!("http://{}", cerner.control_addr())),
@@ -226,8 +255,9 @@ impl Platform {
             gateway,
             task,
             emr,
+            sync,
             vendors: vec![epic, cerner],
-            dbs: vec![task_db, emr_db, gateway_db],
+            dbs: vec![task_db, emr_db, sync_db, gateway_db],
             cache,
             seeded,
         })
@@ -254,6 +284,13 @@ impl Platform {
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
+    /// The sync service's address.
+    pub fn sync_addr(&self) -> SocketAddr {
+        self.sync
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
     /// A simulated vendor's address.
     pub fn vendor_addr(&self, vendor: Vendor) -> SocketAddr {
         self.vendors[usize::from(vendor == Vendor::Cerner)].local_addr()
@@ -272,10 +309,11 @@ impl Platform {
     /// Serves until `shutdown`, then lets in-flight requests finish and closes the pools.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let vendors = futures::future::join_all(self.vendors.into_iter().map(|v| v.run(shutdown.clone())));
-        let (gateway, task, emr, vendors) = tokio::join!(
+        let (gateway, task, emr, sync, vendors) = tokio::join!(
             self.gateway.run(shutdown.clone()),
             self.task.run(shutdown.clone()),
             self.emr.run(shutdown.clone()),
+            self.sync.run(shutdown.clone()),
             vendors
         );
         for db in &self.dbs {
@@ -284,6 +322,7 @@ impl Platform {
         gateway.context("gateway")?;
         task.context("task service")?;
         emr.context("EMR service")?;
+        sync.context("sync service")?;
         for vendor in vendors {
             vendor.context("vendor simulator")?;
         }

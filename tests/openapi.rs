@@ -81,7 +81,11 @@ fn code_routes() -> BTreeSet<(String, String)> {
         .iter()
         .filter(|(_, path)| !proxied(path))
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()));
-    let services = [("task", emrlab_task::ROUTES), ("EMR", emrlab_emr::ROUTES)];
+    let services = [
+        ("task", emrlab_task::ROUTES),
+        ("EMR", emrlab_emr::ROUTES),
+        ("sync", emrlab_sync::ROUTES),
+    ];
     let behind_proxy = services.into_iter().flat_map(|(service, routes)| {
         routes.iter().map(move |(m, p)| {
             let public = format!("/api/v1{p}");

@@ -14,6 +14,7 @@ pub enum Component {
     Gateway,
     Task,
     Emr,
+    Sync,
     /// The simulated Epic (docs/vendors.md).
     Epic,
     /// The simulated Cerner.
@@ -75,6 +76,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         Component::Gateway => "gateway",
         Component::Task => "tasks",
         Component::Emr => "emr",
+        Component::Sync => "sync",
         Component::Epic => "vendors.epic",
         Component::Cerner => "vendors.cerner",
     };
@@ -116,6 +118,11 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
                     "where the task service is",
                 )?,
                 emr: emr_url()?,
+                sync: required(
+                    &services.sync_url,
+                    "EMRLAB_SERVICES__SYNC_URL",
+                    "where the sync service is",
+                )?,
                 vendors: [
                     (Vendor::Epic, &services.epic_control_url),
                     (Vendor::Cerner, &services.cerner_control_url),
@@ -127,6 +134,17 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
             emrlab::bind_gateway(&cfg, keys, upstreams).await?.0
         }
         Component::Task => emrlab::bind_task(&cfg, keys, emr_url()?).await?.0,
+        Component::Sync => {
+            let task_url = required(
+                &services.task_url,
+                "EMRLAB_SERVICES__TASK_URL",
+                "where the task service is",
+            )?;
+            let cache = emrlab_common::cache::open(cfg.redis_url(), "emrlab:")
+                .await
+                .context("connecting to Redis")?;
+            emrlab::bind_sync(&cfg, keys, cache, task_url).await?.0
+        }
         // Stall returned before the configuration was loaded.
         Component::Emr | Component::Stall => {
             let epic = required(&services.epic_url, "EMRLAB_SERVICES__EPIC_URL", "where Epic is")?;

@@ -1,47 +1,49 @@
-//! The one error of the merge logic. Every variant is the caller's fault (a 4xx): the document is
-//! left exactly as it was, so a handler can answer and write nothing.
+//! The sync service's errors and how each leaves as JSON. Merge refusals are already shaped as
+//! [`ApiError`]s by [`crate::wire::refused`]; this adds the failures of storage and of the task
+//! service it writes through.
 
-use crate::{Field, NoteId, ReplicaId};
+use axum::response::{IntoResponse, Response};
 
-/// Why a change, clock or value was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SyncError {
-    /// Malformed input: a bad replica id, a zero counter, an over-long note, an impossible context.
-    #[error("{message}")]
-    Invalid { field: &'static str, message: String },
-    /// The change skips counters of its replica that this document has not received yet.
-    #[error("change {counter} of replica {replica} arrived before change {expected}; send the missing changes first")]
-    Gap {
-        replica: ReplicaId,
-        expected: u64,
-        counter: u64,
-    },
-    /// The writer claims to have seen changes of another replica that this document never received.
-    #[error(
-        "change {counter} of replica {replica} claims to have seen change {claimed} of replica {of}, \
-         but only {known} are known"
-    )]
-    ClockFromFuture {
-        replica: ReplicaId,
-        counter: u64,
-        of: ReplicaId,
-        claimed: u64,
-        known: u64,
-    },
-    /// A note id that is already taken by a note with other content (a client reusing ids).
-    #[error("note {0} already exists with other content")]
-    NoteIdTaken(NoteId),
-    /// A resolution was asked for a field that holds a single value.
-    #[error("{0} has no conflicting values to resolve")]
-    NoConflict(Field),
+use emrlab_common::error::ApiError;
+
+/// Everything a sync request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Input refused, or a state the caller must act on (409 gap, 413 batch, 503 queue full).
+    #[error("{}", .0.body.message)]
+    Rejected(ApiError),
+    /// The task service refused or failed; its answer is passed on when it is the caller's.
+    #[error("task service: {0}")]
+    Tasks(String),
+    #[error("storage failure")]
+    Storage(#[from] sqlx::Error),
 }
 
-impl SyncError {
-    /// Shorthand for [`SyncError::Invalid`].
-    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid {
-            field,
-            message: message.into(),
+impl From<ApiError> for ServiceError {
+    fn from(error: ApiError) -> Self {
+        Self::Rejected(error)
+    }
+}
+
+impl ServiceError {
+    /// The answer a client gets.
+    pub fn into_api_error(self) -> ApiError {
+        match self {
+            Self::Rejected(error) => error,
+            Self::Tasks(detail) => {
+                tracing::error!(detail, "task service call failed");
+                ApiError::unavailable("the task service could not apply the merge; retry shortly")
+            }
+            Self::Storage(sqlx::Error::PoolTimedOut) => {
+                ApiError::unavailable("the database is busy (no free connection); retry shortly")
+            }
+            Self::Storage(error) => ApiError::internal(&error),
         }
+    }
+}
+
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        self.into_api_error().into_response()
     }
 }

@@ -1,60 +1,127 @@
-//! Offline sync of clinical tasks: the replicated task document and its merge rules. A library
-//! of pure data types only; the HTTP service, its storage and its load steps build on it.
+//! Offline sync of clinical tasks: nurses' devices edit tasks while offline and send their
+//! changes when they come back; every edit survives and concurrent edits of one field become a
+//! conflict for a person to resolve. A library only: `emrlab up` and `emrlab serve sync` own the
+//! listener and mount [`router`].
 //!
-//! # The document
-//!
-//! Each task is a [`TaskDoc`] replicated on the server and on nurses' devices. Replicas edit
-//! their copy while offline and exchange [`Change`]s (one edit each, identified by a [`Dot`]:
-//! the writer's [`ReplicaId`] and its counter) or whole states ([`TaskDoc::merge`]). Every
-//! change carries its `context`, the [`VersionVector`] of the writer's copy when it wrote, so a
-//! receiver knows which values the writer replaced and which it never saw. Edits made through
-//! the task REST API are changes of [`ReplicaId::server`] with its own counter
-//! ([`TaskDoc::change`]). Nothing is decided by wall-clock time: device clocks drift, and
-//! "last writer wins" would silently discard one of two nurses' edits.
-//!
-//! # Merge rules
-//!
-//! - **Fields** (title, description, priority, assignee, due time, ward) are multi-value
-//!   registers ([`MvRegister`]): a write replaces the values its writer had seen; values written
-//!   concurrently stay side by side, and a field with two different values is a [`Conflict`]
-//!   until a person picks one ([`TaskDoc::resolve`], a write that has seen them all).
-//! - **View rule**: meanwhile [`TaskDoc::view`] shows the value with the greatest dot, ordered by
-//!   counter and then replica id, and sets `conflict`. Every replica picks the same value; which
-//!   one is arbitrary on purpose, since the flag, not the pick, tells the person to look.
-//! - **Notes** are a grow-only set keyed by their UUID: never edited, never removed, so a note
-//!   written offline always survives. Reusing an id for other content is refused.
-//! - **Status** is ordered pending < in_progress < cancelled < completed; cancelled and
-//!   completed are final. Concurrent statuses merge to the greatest, so a device that was
-//!   offline cannot move a task back, and completed beats cancelled: "completed" records care
-//!   that was given (a drug administered), which must stay visible even if the order was
-//!   cancelled at the same time, while "cancelled" only stops work not yet done. A status set
-//!   after seeing another replaces it (a nurse may put an in-progress task back to pending, as
-//!   the REST API allows), except that a final status yields only to a greater one: completed
-//!   may follow cancelled (the work was done after all), nothing leaves completed.
-//!
-//! # Accepting changes
-//!
-//! [`TaskDoc::apply`] is idempotent: a change already held (counter at most the clock's count for
-//! its replica) is a no-op, so duplicated and reordered batches change nothing. A replica's
-//! changes are taken in counter order, because the clock can then stay a plain version vector;
-//! a change that skips one is refused ([`SyncError::Gap`]) and the device resends from the
-//! missing one. A change whose context counts changes of another replica beyond this
-//! document's clock claims to have seen what never reached it: [`SyncError::ClockFromFuture`].
-//! Every refusal leaves the document unchanged, and [`TaskDoc::apply_batch`] is all or nothing,
-//! so a handler can answer 4xx and write nothing.
+//! Layout: [`merge`] (the replicated task document and its merge rules, pure data with property
+//! tests), `wire` (the API's JSON), `handlers`, `engine` (a batch from request to stored
+//! documents), `reconcile` (documents and task rows in step), `doc_cache` (`sync.clock_store`),
+//! `jobs` (`sync.mode = async`), `tasks` (the task service it writes rows through), `storage`.
 
-mod change;
-mod clock;
-mod doc;
-mod error;
-mod register;
-mod value;
-mod view;
+use std::sync::Arc;
 
-pub use change::{Change, Op};
-pub use clock::{Causality, Dot, ReplicaId, VersionVector};
-pub use doc::{Applied, BatchReport, Conflict, TaskDoc};
-pub use error::SyncError;
-pub use register::{MvRegister, Versioned};
-pub use value::{Description, Field, FieldValue, Note, NoteId, NoteText, Priority, Status, Title};
-pub use view::TaskView;
+use axum::{
+    Router,
+    extract::FromRef,
+    routing::{get, post},
+};
+
+use emrlab_common::{auth::JwtKeys, cache::Cache, db::AnyDb, knobs::KnobCell};
+
+mod config;
+mod doc_cache;
+mod engine;
+pub mod error;
+mod handlers;
+mod jobs;
+pub mod merge;
+mod metrics;
+mod reconcile;
+pub mod storage;
+mod tasks;
+pub mod wire;
+
+pub use config::{ClockStore, Config, KNOBS, Mode, Settings};
+pub use merge::*;
+pub use metrics::names;
+
+/// The routes, for metrics registration and the OpenAPI check.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/sync/init"),
+    ("POST", "/sync/changes"),
+    ("GET", "/sync/state"),
+    ("GET", "/sync/conflicts"),
+    ("POST", "/sync/conflicts/{id}/resolve"),
+    ("GET", "/sync/jobs/{id}"),
+];
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub knobs: Arc<KnobCell<Settings>>,
+    pub keys: Arc<JwtKeys>,
+    pub db: AnyDb,
+    engine: Arc<engine::Engine>,
+    jobs: jobs::Jobs,
+}
+
+impl FromRef<AppState> for Arc<JwtKeys> {
+    fn from_ref(state: &AppState) -> Self {
+        state.keys.clone()
+    }
+}
+
+impl AppState {
+    /// State over the platform's database, writing task rows through the task service at
+    /// `task_url`; `cache` serves `sync.clock_store = cached` (Redis when configured). Starts the
+    /// async workers, so it must run inside a tokio runtime.
+    pub fn new(
+        settings: Settings,
+        db: AnyDb,
+        keys: Arc<JwtKeys>,
+        cache: Arc<dyn Cache>,
+        task_url: String,
+    ) -> anyhow::Result<Self> {
+        let workers = settings.sync.workers;
+        let knobs = Arc::new(KnobCell::new("sync", KNOBS, settings));
+        let docs = doc_cache::DocStore::new(storage::open(&db), cache, knobs.clone());
+        let tasks = tasks::TaskClient::new(task_url, keys.clone())?;
+        let engine = Arc::new(engine::Engine::new(docs, tasks));
+        let jobs = jobs::Jobs::start(engine.clone(), knobs.clone(), workers);
+        let state = Self {
+            knobs,
+            keys,
+            db,
+            engine,
+            jobs,
+        };
+        state.follow_pool_knobs();
+        Ok(state)
+    }
+
+    /// Swaps the pool in when a `db.*` knob changes.
+    fn follow_pool_knobs(&self) {
+        let mut changes = self.knobs.subscribe();
+        let pool = self.db.clone();
+        tokio::spawn(async move {
+            let mut current = changes.borrow().db.clone();
+            while changes.changed().await.is_ok() {
+                let next = changes.borrow().db.clone();
+                if next != current {
+                    pool.reconfigure(&next);
+                    current = next;
+                }
+            }
+        });
+    }
+}
+
+/// The sync service: its API, health, metrics and internal knob endpoints.
+pub fn router(state: AppState) -> Router {
+    emrlab_common::metrics::register("sync", ROUTES);
+    metrics::register();
+    let api = Router::new()
+        .route("/sync/init", post(handlers::init))
+        .route("/sync/changes", post(handlers::changes))
+        .route("/sync/state", get(handlers::state))
+        .route("/sync/conflicts", get(handlers::conflicts))
+        .route("/sync/conflicts/{id}/resolve", post(handlers::resolve))
+        .route("/sync/jobs/{id}", get(handlers::job))
+        .with_state(state.clone())
+        .merge(emrlab_common::server::operational_routes(
+            state.db.clone(),
+            state.knobs.clone(),
+            state.keys.clone(),
+        ));
+    emrlab_common::server::with_common_layers(api, "sync", ROUTES)
+}

@@ -3,7 +3,8 @@
 //!
 //! Layout: `model` (validated input and the task shape), `listing` (filters and pagination),
 //! `handlers`, `verify` (checking a task against the vendor's copy) and `emr` (the EMR service it
-//! asks), `storage` (one SQL implementation for both backends), `seed` (deterministic data).
+//! asks), `replica` (the rows the sync service merges into), `storage` (one SQL implementation
+//! for both backends), `seed` (deterministic data).
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -27,6 +28,7 @@ mod handlers;
 pub mod listing;
 mod metrics;
 pub mod model;
+mod replica;
 pub mod seed;
 pub mod storage;
 mod verify;
@@ -163,6 +165,8 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}", get(handlers::get_task).put(handlers::update_task))
         .route("/tasks/{id}/complete", post(handlers::complete_task))
         .route("/tasks/{id}/verify", post(verify::verify_task))
+        .route("/internal/sync/tasks", post(replica::sync_tasks))
+        .route("/internal/sync/merge", post(replica::merge_tasks))
         .with_state(state.clone())
         .merge(emrlab_common::server::operational_routes(
             state.db.clone(),

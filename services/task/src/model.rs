@@ -95,6 +95,9 @@ pub struct Task {
     /// When the last verification was recorded, whatever its outcome.
     #[serde(with = "time::serde::rfc3339::option")]
     pub verified_at: Option<OffsetDateTime>,
+    /// Whether a field holds concurrent values from offline devices (see `/sync/conflicts`);
+    /// the row then shows the one the sync service's rule picks.
+    pub conflict: bool,
 }
 
 const TITLE_MAX: usize = 200;
@@ -144,9 +147,11 @@ pub struct TaskBody {
     pub verification: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     pub verified_at: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub conflict: Option<serde::de::IgnoredAny>,
 }
 
-fn title(value: Option<String>) -> Result<String, ApiError> {
+pub(crate) fn title(value: Option<String>) -> Result<String, ApiError> {
     let title = value.ok_or_else(|| ApiError::invalid("title", "title is required"))?;
     let chars = title.chars().count();
     if chars == 0 || chars > TITLE_MAX || title.trim().is_empty() {
@@ -161,7 +166,7 @@ fn title(value: Option<String>) -> Result<String, ApiError> {
     Ok(title)
 }
 
-fn description(value: Option<String>) -> Result<Option<String>, ApiError> {
+pub(crate) fn description(value: Option<String>) -> Result<Option<String>, ApiError> {
     match value {
         Some(d) if d.chars().count() > DESCRIPTION_MAX => Err(ApiError::invalid(
             "description",
@@ -244,6 +249,7 @@ impl NewTask {
             version: 1,
             verification: Verification::Pending,
             verified_at: None,
+            conflict: false,
         }
     }
 }

@@ -18,10 +18,11 @@ mod postgres;
 mod sql;
 mod sqlite;
 mod statements;
+pub mod synced;
 
 /// Task persistence. Every method takes the organisation, so tenancy lives in the SQL.
 #[async_trait] // boxed futures keep the trait usable as `Arc<dyn TaskStore>`
-pub trait TaskStore: Send + Sync + 'static {
+pub trait TaskStore: synced::SyncedRows + Send + Sync + 'static {
     /// Inserts a task and its audit row in one transaction; the patient (and assignee and ward,
     /// when given) must belong to the actor's organisation.
     async fn insert_task(&self, actor: Actor, new: NewTask) -> Result<Task, TaskError>;

@@ -15,3 +15,5 @@ super::sql::sql_task_store!(
     // A data-modifying CTE: both rows in one statement, atomic on its own.
     create: concat!("WITH created AS (", super::statements::create_task_values!(), ") ", super::statements::create_audit_values!()),
 );
+
+super::synced::sql_synced_rows!(PgTaskStore, Postgres, to_db: same, lock: " FOR UPDATE");

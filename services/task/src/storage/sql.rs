@@ -50,6 +50,7 @@ macro_rules! sql_task_store {
                 version: row.try_get(11)?,
                 verification: verification_of(row.try_get::<&str, _>(12)?)?,
                 verified_at: row.try_get::<Option<$instant>, _>(13)?.map($from_db),
+                conflict: row.try_get(14)?,
             })
         }
 

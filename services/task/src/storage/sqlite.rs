@@ -16,3 +16,5 @@ super::sql::sql_task_store!(
     // Two statements in one call: sqlx-sqlite runs them in turn on the connection's thread.
     create: concat!(super::statements::create_task_values!(), "; ", super::statements::create_audit_values!()),
 );
+
+super::synced::sql_synced_rows!(SqliteTaskStore, Sqlite, to_db: to_micros, lock: "");

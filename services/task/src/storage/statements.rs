@@ -35,7 +35,7 @@ macro_rules! task_row_columns {
     () => {
         concat!(
             crate::storage::statements::task_columns!(),
-            ", verification, verified_at"
+            ", verification, verified_at, conflict"
         )
     };
 }

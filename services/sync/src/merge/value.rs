@@ -99,7 +99,7 @@ pub enum Priority {
     Stat,
 }
 
-/// Where a task is in its life. The declaration order is the merge order (see [`crate`] docs):
+/// Where a task is in its life. The declaration order is the merge order (see [`crate::merge`] docs):
 /// pending < in_progress < cancelled < completed; `cancelled` and `completed` are final.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,5 +1,5 @@
 //! The replicated task document: applying changes, joining states, and making local changes
-//! (server edits and resolutions). The rules are described in the [`crate`] docs.
+//! (server edits and resolutions). The rules are described in the [`crate::merge`] docs.
 
 use std::collections::{BTreeMap, BTreeSet};
 

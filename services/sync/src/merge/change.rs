@@ -12,7 +12,7 @@ use crate::{Dot, FieldValue, Note, ReplicaId, Status, SyncError, VersionVector};
 pub enum Op {
     /// Writes one field, replacing the values its writer had seen.
     Set(FieldValue),
-    /// Moves the status (see the status rule in the [`crate`] docs).
+    /// Moves the status (see the status rule in the [`crate::merge`] docs).
     SetStatus(Status),
     /// Adds a note; notes are never edited or removed.
     AddNote(Note),
