@@ -74,7 +74,7 @@ on_both_backends! {
             change(id, "tablet-b", 2, &seen, note(2)),
             change(id, "tablet-b", 3, &seen, json!({"set": {"field": "priority", "value": "urgent"}})),
         ]).await.json().await.unwrap();
-        assert_eq!(b["conflicted_tasks"], json!([id]));
+        assert_eq!((&b["conflicted_tasks"], &b["new_conflicts"]), (&json!([id]), &json!([id])));
 
         // The row shows one value by the documented rule (greatest dot: same counter, so the
         // greater replica id), flags the conflict, and keeps the unconflicted edit.

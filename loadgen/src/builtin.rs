@@ -20,6 +20,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "clinical-journeys",
         include_str!("../../scenarios/clinical-journeys.toml"),
     ),
+    (
+        "sync-performance",
+        include_str!("../../scenarios/sync-performance.toml"),
+    ),
 ];
 
 /// A built-in scenario's text.

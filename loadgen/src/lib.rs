@@ -9,6 +9,7 @@
 
 pub mod builtin;
 mod client;
+pub mod device;
 pub mod plan;
 mod progress;
 pub mod report;
@@ -23,6 +24,7 @@ mod template;
 mod think;
 pub mod thresholds;
 mod vu;
+mod vu_sync;
 mod worker;
 mod ws;
 
@@ -76,6 +78,7 @@ pub fn ad_hoc(path: &str, rate: Option<f64>, vus: Option<u32>, duration: Duratio
                 send: None,
                 expect: None,
                 within: None,
+                sync: None,
                 think: None,
                 repeat: 1,
                 every_nth_vu: None,

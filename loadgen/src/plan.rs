@@ -59,6 +59,7 @@ pub struct PlanStep {
     pub reads_body: bool,
     /// A WebSocket step: the path, the message to send, the text to expect and its deadline.
     pub ws: Option<WsStep>,
+    pub sync: Option<SyncStep>,
     pub think: Option<Think>,
     pub repeat: u32,
     pub every_nth_vu: Option<u32>,
@@ -71,6 +72,22 @@ pub struct WsStep {
     pub send: Option<Template>,
     pub expect: Option<String>,
     pub within: std::time::Duration,
+}
+
+/// What a sync step does, its templates parsed.
+#[derive(Debug)]
+pub struct SyncStep {
+    pub action: crate::device::SyncAction,
+    pub device: Template,
+    pub ward: Option<Template>,
+    pub changes: std::ops::RangeInclusive<u32>,
+    pub tasks: u32,
+    pub overlap: f64,
+    pub fields: Vec<crate::device::EditField>,
+    pub again: bool,
+    /// The request name a push that put a task in conflict is recorded under (`NAME conflicted`),
+    /// so the conflict rate and those syncs' latency stand apart.
+    pub conflicted_id: usize,
 }
 
 /// A weighted flow.
@@ -104,6 +121,42 @@ impl Plan {
                 names.len() - 1
             });
             let context = |e: String| format!("step {}: {e}", step.name);
+            let sync = match &step.sync {
+                Some(spec) => {
+                    // Only a push can meet a conflict; other actions never record under this name.
+                    let conflicted_id = if spec.action == crate::device::SyncAction::Push {
+                        let conflicted = format!("{} conflicted", step.name);
+                        names.iter().position(|n| *n == conflicted).unwrap_or_else(|| {
+                            names.push(conflicted);
+                            names.len() - 1
+                        })
+                    } else {
+                        id
+                    };
+                    use crate::device::EditField;
+                    Some(SyncStep {
+                        action: spec.action,
+                        device: Template::parse(spec.device.as_deref().unwrap_or("device-${vu}")).map_err(context)?,
+                        ward: spec.ward.as_deref().map(Template::parse).transpose().map_err(context)?,
+                        changes: crate::device::parse_count(spec.changes.as_deref().unwrap_or("1")).map_err(context)?,
+                        tasks: spec.tasks.unwrap_or(10),
+                        overlap: spec.overlap.unwrap_or(0.0),
+                        fields: if spec.fields.is_empty() {
+                            vec![
+                                EditField::Title,
+                                EditField::Description,
+                                EditField::Priority,
+                                EditField::Note,
+                            ]
+                        } else {
+                            spec.fields.clone()
+                        },
+                        again: spec.again,
+                        conflicted_id,
+                    })
+                }
+                None => None,
+            };
             let headers = step
                 .headers
                 .iter()
@@ -149,6 +202,7 @@ impl Plan {
                     })
                     .transpose()
                     .map_err(context)?,
+                sync,
                 reads_body: !step.capture.is_empty() || !step.check.has.is_empty() || !step.check.equals.is_empty(),
                 check: step.check.clone(),
                 captures: step

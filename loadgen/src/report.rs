@@ -48,6 +48,17 @@ pub fn summary(r: &RunResult) -> String {
             s.uncorrected.p99_ms
         );
     }
+    for conflicted in r.steps.iter().filter(|s| s.name.ends_with(" conflicted")) {
+        let name = conflicted.name.trim_end_matches(" conflicted");
+        let plain = r.steps.iter().find(|s| s.name == name).map_or(0, |s| s.requests);
+        let all = (plain + conflicted.requests).max(1);
+        let _ = writeln!(
+            out,
+            "{name}: {} of {all} syncs put a task in conflict ({:.2}%)",
+            conflicted.requests,
+            100.0 * conflicted.requests as f64 / all as f64
+        );
+    }
     let statuses: Vec<String> = r.all.statuses.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     let _ = writeln!(out, "statuses: {}", statuses.join(", "));
     for (reason, n) in &r.aborts {

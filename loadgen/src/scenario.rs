@@ -139,6 +139,10 @@ pub struct Step {
     /// WebSocket: the deadline for `expect` (default 5 s).
     #[serde(default, with = "humantime_serde")]
     pub within: Option<Duration>,
+    /// A simulated device's sync step (`crate::device`): `{ action = "init" | "edit" | "push" |
+    /// "state", … }`; its requests carry the step's headers.
+    #[serde(default)]
+    pub sync: Option<crate::device::SyncSpec>,
     /// Pause after the step: `"1s"`, `"1s..3s"` (uniform) or `"exp(2s)"` (exponential, that mean).
     #[serde(default)]
     pub think: Option<String>,
@@ -274,8 +278,14 @@ impl Scenario {
             if (step.send.is_some() || step.expect.is_some()) && step.ws.is_none() {
                 return bad(at, "send and expect need ws = \"/path\"");
             }
-            if step.request.is_none() && step.ws.is_none() && step.think.is_none() {
-                return bad(at, "a step needs a request, a ws path or a think pause");
+            if step.sync.is_some() && (step.request.is_some() || step.ws.is_some()) {
+                return bad(at, "a sync step sends its own requests: no request or ws");
+            }
+            if let Some(changes) = step.sync.as_ref().and_then(|s| s.changes.as_deref()) {
+                crate::device::parse_count(changes).map_err(|m| (format!("{at}.sync.changes"), m))?;
+            }
+            if step.request.is_none() && step.ws.is_none() && step.sync.is_none() && step.think.is_none() {
+                return bad(at, "a step needs a request, a ws path, a sync action or a think pause");
             }
         }
         for (metric, conditions) in &self.thresholds {

@@ -1,12 +1,13 @@
 //! Pass/fail conditions in k6's spirit: `p95<500ms`, `p(99)<1s`, `avg<200ms`, `rate<0.01`,
 //! `rate>1000`, `count<10`, on `http_req_duration`, `step:NAME`, `http_req_failed`, `checks`,
-//! `http_reqs`, `iterations` and `dropped_iterations`. A broken one makes `emrlab load` exit 99.
+//! `http_reqs`, `iterations`, `dropped_iterations` and `conflicts:NAME` (the share of a sync
+//! step's pushes that put a task in conflict, a rate). A broken one makes `emrlab load` exit 99.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::stats::{Summary, percentile_ms};
+use crate::stats::{StepStats, Summary, percentile_ms};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Stat {
@@ -77,7 +78,9 @@ impl Threshold {
         let known = matches!(
             metric,
             "http_req_duration" | "http_req_failed" | "checks" | "http_reqs" | "iterations" | "dropped_iterations"
-        ) || metric.strip_prefix("step:").is_some_and(|s| !s.is_empty());
+        ) || ["step:", "conflicts:"]
+            .iter()
+            .any(|p| metric.strip_prefix(p).is_some_and(|s| !s.is_empty()));
         if !known {
             return Err(format!("unknown metric `{metric}`"));
         }
@@ -117,7 +120,7 @@ impl Threshold {
             }
         };
         let latency_stat = matches!(stat, Stat::Percentile(_) | Stat::Avg | Stat::Min | Stat::Max);
-        if stat == Stat::Count && matches!(metric, "http_req_failed" | "checks") {
+        if stat == Stat::Count && (matches!(metric, "http_req_failed" | "checks") || metric.starts_with("conflicts:")) {
             return Err(format!("{metric} is a rate: write rate<0.01 or rate>0.99"));
         }
         if latency_stat != is_latency(metric) && !(metric == "http_reqs" && stat == Stat::Count) {
@@ -145,6 +148,13 @@ impl Threshold {
             "iterations" => per_second(summary.iterations),
             "dropped_iterations" if self.stat == Stat::Count => summary.dropped as f64,
             "dropped_iterations" => per_second(summary.dropped),
+            // A sync step's pushes that put a task in conflict, among all its pushes.
+            metric if metric.starts_with("conflicts:") => {
+                let name = metric.trim_start_matches("conflicts:");
+                let count = |n: &str| summary.step(n).map_or(0, StepStats::count);
+                let conflicted = count(&format!("{name} conflicted"));
+                ratio(conflicted, conflicted + count(name))
+            }
             metric => {
                 let step = match metric.strip_prefix("step:") {
                     Some(name) => summary.step(name)?.clone(),
@@ -220,6 +230,39 @@ mod tests {
         assert!(judge("http_req_failed", "rate<0.03") && !judge("http_req_failed", "rate<1%"));
         assert!(judge("checks", "rate>0.98") && judge("http_reqs", "rate>=10") && judge("http_reqs", "count>99"));
         assert!(!judge("step:missing", "p95<1s"), "a step that never ran cannot pass");
+    }
+
+    #[test]
+    fn the_conflict_rate_is_the_share_of_pushes_recorded_as_conflicted() {
+        let names = ["sync batch".to_owned(), "sync batch conflicted".to_owned()];
+        let mut r = Recorder::new(&names);
+        for i in 0..40u64 {
+            let d = Duration::from_millis(5);
+            let step = usize::from(i % 10 == 0);
+            r.record(Outcome {
+                step,
+                status: 200,
+                uncorrected: d,
+                corrected: d,
+                failed: false,
+                checks_passed: 0,
+                checks_failed: 0,
+            });
+        }
+        let summary = r.into_summary();
+        let judge = |expr: &str| {
+            Threshold::parse("conflicts:sync batch", expr)
+                .unwrap()
+                .evaluate(&summary, Duration::from_secs(1))
+        };
+        let verdict = judge("rate<0.11");
+        assert!(
+            verdict.ok && (verdict.actual.unwrap() - 0.1).abs() < 1e-9,
+            "{:?}",
+            verdict.actual
+        );
+        assert!(!judge("rate<0.05").ok);
+        assert!(Threshold::parse("conflicts:sync batch", "p95<1s").is_err());
     }
 
     #[test]

@@ -26,11 +26,12 @@ pub type Aborts = BTreeMap<String, u64>;
 /// One virtual user.
 pub struct Vu {
     pub index: u64,
-    vars: Vars,
-    conn: Connection,
-    rng: StdRng,
+    pub(crate) vars: Vars,
+    pub(crate) conn: Connection,
+    pub(crate) rng: StdRng,
     set_up_at: Option<Instant>,
     socket: Option<crate::ws::Socket>,
+    pub(crate) device: crate::device::Device,
 }
 
 impl Vu {
@@ -56,6 +57,7 @@ impl Vu {
             rng: StdRng::seed_from_u64(index),
             set_up_at: None,
             socket: None,
+            device: crate::device::Device::default(),
         }
     }
 
@@ -134,7 +136,9 @@ impl Vu {
                 continue;
             }
             for _ in 0..step.repeat {
-                if step.ws.is_some() {
+                if let Some(sync) = &step.sync {
+                    self.sync_step(plan, step, sync, intended, recorder).await?;
+                } else if step.ws.is_some() {
                     self.ws_step(plan, step, intended.take(), recorder).await?;
                 } else if step.request.is_some() {
                     let outcome = self.request(plan, step, intended.take()).await?;

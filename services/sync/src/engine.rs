@@ -95,6 +95,11 @@ impl Engine {
         for _ in 0..ATTEMPTS {
             let mut loaded = self.load(org, &ids).await?;
             let mut report = MergeReport::default();
+            let before: Vec<Uuid> = loaded
+                .iter()
+                .filter(|(_, l)| l.doc.view().conflict)
+                .map(|(id, _)| *id)
+                .collect();
             for (id, changes) in &batch.tasks {
                 let entry = loaded
                     .get_mut(id)
@@ -113,10 +118,14 @@ impl Engine {
                     for (id, entry) in &loaded {
                         if entry.doc.view().conflict {
                             report.conflicted_tasks.push(*id);
+                            if !before.contains(id) {
+                                report.new_conflicts.push(*id);
+                            }
                         }
                         report.clocks.insert(*id, entry.doc.clock().clone());
                     }
                     report.conflicted_tasks.sort_unstable();
+                    report.new_conflicts.sort_unstable();
                     return Ok(report);
                 }
                 None => continue,

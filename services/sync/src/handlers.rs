@@ -103,7 +103,7 @@ pub async fn changes(
     }
     let started = Instant::now();
     let report = state.engine.merge(org, actor, &batch).await?;
-    let conflicted = report.conflicted_tasks.len();
+    let conflicted = report.new_conflicts.len();
     metrics::merged(
         "inline",
         started.elapsed(),

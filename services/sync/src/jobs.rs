@@ -144,7 +144,7 @@ async fn work(engine: Arc<Engine>, rx: Arc<Mutex<mpsc::Receiver<Job>>>, depth: A
         let started = Instant::now();
         let (failed, outcome) = match engine.merge(job.org, job.actor, &job.batch).await {
             Ok(report) => {
-                let conflicted = report.conflicted_tasks.len();
+                let conflicted = report.new_conflicts.len();
                 metrics::merged(
                     "async",
                     started.elapsed(),

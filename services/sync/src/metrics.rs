@@ -21,7 +21,10 @@ pub fn register() {
         metrics::Unit::Seconds,
         "time to merge one batch, by mode (inline, async)"
     );
-    metrics::describe_counter!(names::CONFLICTED_TASKS, "merges that left a task with a conflict");
+    metrics::describe_counter!(
+        names::CONFLICTED_TASKS,
+        "tasks a merge put in conflict (they had none before)"
+    );
     metrics::describe_gauge!(names::QUEUE_DEPTH, "async mode: batches waiting for a worker");
     metrics::describe_counter!(
         names::QUEUE_REJECTIONS,

@@ -136,6 +136,9 @@ pub struct MergeReport {
     pub duplicates: usize,
     /// The tasks the batch left with a conflict (new or still open).
     pub conflicted_tasks: Vec<Uuid>,
+    /// The tasks that had no conflict before this batch and have one now: what the seed's
+    /// conflict rate counts, and what `sync.conflict` events announce.
+    pub new_conflicts: Vec<Uuid>,
     /// The organisation's change order after this merge: pass it as `since` to fetch later changes.
     pub position: i64,
     /// Each task the batch touched, with its document's clock after the merge.
