@@ -3,7 +3,8 @@
 //!
 //! Layout: `model` (validated input and the task shape), `listing` (filters and pagination),
 //! `handlers`, `verify` (checking a task against the vendor's copy) and `emr` (the EMR service it
-//! asks), `storage` (one SQL implementation for both backends), `seed` (deterministic data).
+//! asks), `internal` (the endpoints the handover service calls), `storage` (one SQL
+//! implementation for both backends), `seed` (deterministic data).
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -24,6 +25,7 @@ use emrlab_common::{
 pub mod emr;
 pub mod error;
 mod handlers;
+pub mod internal;
 pub mod listing;
 mod metrics;
 pub mod model;
@@ -163,6 +165,9 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}", get(handlers::get_task).put(handlers::update_task))
         .route("/tasks/{id}/complete", post(handlers::complete_task))
         .route("/tasks/{id}/verify", post(verify::verify_task))
+        // Internal: for the handover service; the gateway routes no `/internal` path.
+        .route("/internal/tasks/lookup", post(internal::lookup_tasks))
+        .route("/internal/tasks/reassign", post(internal::reassign_tasks))
         .with_state(state.clone())
         .merge(emrlab_common::server::operational_routes(
             state.db.clone(),
