@@ -61,6 +61,11 @@ pub async fn to_emr(State(state): State<AppState>, req: Request) -> Response {
     forward(&state, "emr", req).await
 }
 
+/// Everything under `/api/v1/handovers`.
+pub async fn to_handovers(State(state): State<AppState>, req: Request) -> Response {
+    forward(&state, "handover", req).await
+}
+
 async fn forward(state: &AppState, service: &'static str, mut req: Request) -> Response {
     let Some(upstream) = state.upstreams.get(service) else {
         return ApiError::new(

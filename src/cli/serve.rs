@@ -14,6 +14,8 @@ pub enum Component {
     Gateway,
     Task,
     Emr,
+    /// The shift-handover service.
+    Handover,
     /// The simulated Epic (docs/vendors.md).
     Epic,
     /// The simulated Cerner.
@@ -75,6 +77,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         Component::Gateway => "gateway",
         Component::Task => "tasks",
         Component::Emr => "emr",
+        Component::Handover => "handover",
         Component::Epic => "vendors.epic",
         Component::Cerner => "vendors.cerner",
     };
@@ -90,6 +93,13 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
             &services.emr_url,
             "EMRLAB_SERVICES__EMR_URL",
             "where the EMR service is",
+        )
+    };
+    let task_url = || {
+        required(
+            &services.task_url,
+            "EMRLAB_SERVICES__TASK_URL",
+            "where the task service is",
         )
     };
     let (name, shutdown) = (section, emrlab_common::server::shutdown_on_signal());
@@ -110,12 +120,13 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         }
         Component::Gateway => {
             let upstreams = emrlab::Upstreams {
-                task: required(
-                    &services.task_url,
-                    "EMRLAB_SERVICES__TASK_URL",
-                    "where the task service is",
-                )?,
+                task: task_url()?,
                 emr: emr_url()?,
+                handover: required(
+                    &services.handover_url,
+                    "EMRLAB_SERVICES__HANDOVER_URL",
+                    "where the handover service is",
+                )?,
                 vendors: [
                     (Vendor::Epic, &services.epic_control_url),
                     (Vendor::Cerner, &services.cerner_control_url),
@@ -127,6 +138,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
             emrlab::bind_gateway(&cfg, keys, upstreams).await?.0
         }
         Component::Task => emrlab::bind_task(&cfg, keys, emr_url()?).await?.0,
+        Component::Handover => emrlab::bind_handover(&cfg, keys, task_url()?).await?.0,
         // Stall returned before the configuration was loaded.
         Component::Emr | Component::Stall => {
             let epic = required(&services.epic_url, "EMRLAB_SERVICES__EPIC_URL", "where Epic is")?;
