@@ -32,12 +32,15 @@ impl Default for SeedConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServicesConfig {
-    /// Base URL of the task service (`EMRLAB_SERVICES__TASK_URL`), for the gateway.
+    /// Base URL of the task service (`EMRLAB_SERVICES__TASK_URL`), for the gateway and the
+    /// handover service (which reassigns tasks through it).
     pub task_url: Option<String>,
     /// Base URL of the EMR service, for the gateway and the task service (verification).
     pub emr_url: Option<String>,
     /// Base URL of the sync service, for the gateway.
     pub sync_url: Option<String>,
+    /// Base URL of the handover service (`EMRLAB_SERVICES__HANDOVER_URL`), for the gateway.
+    pub handover_url: Option<String>,
     /// Base URLs of the simulated vendors' FHIR ports, for the EMR service.
     pub epic_url: Option<String>,
     pub cerner_url: Option<String>,
@@ -63,6 +66,7 @@ pub struct PlatformConfig {
     pub tasks: emrlab_task::Config,
     pub emr: emrlab_emr::Config,
     pub sync: emrlab_sync::Config,
+    pub handover: emrlab_handover::Config,
     pub vendors: emrlab_emr::sim::VendorsConfig,
     pub services: ServicesConfig,
 }
@@ -80,6 +84,7 @@ impl Default for PlatformConfig {
             tasks: emrlab_task::Config::default(),
             emr: emrlab_emr::Config::default(),
             sync: emrlab_sync::Config::default(),
+            handover: emrlab_handover::Config::default(),
             vendors: emrlab_emr::sim::VendorsConfig::default(),
             services: ServicesConfig::default(),
         }

@@ -93,6 +93,25 @@ pub async fn bind_task(cfg: &PlatformConfig, keys: Arc<JwtKeys>, emr_url: String
     Ok((server, db))
 }
 
+/// The handover service, bound and ready to run, reaching the tasks through the task service at
+/// `task_url`.
+pub async fn bind_handover(
+    cfg: &PlatformConfig,
+    keys: Arc<JwtKeys>,
+    task_url: String,
+) -> anyhow::Result<(Server, AnyDb)> {
+    let db = open_database(cfg, "handover").await?;
+    let settings = emrlab_handover::Settings {
+        handover: cfg.handover.clone(),
+        db: cfg.db.clone(),
+    };
+    let app = emrlab_handover::router(emrlab_handover::AppState::new(settings, db.clone(), keys, task_url));
+    let server = Server::bind(cfg.handover.addr, app)
+        .await
+        .with_context(|| format!("binding the handover service to {}", cfg.handover.addr))?;
+    Ok((server, db))
+}
+
 /// The EMR service, bound and ready to run, calling the vendors whose root URLs are given.
 pub async fn bind_emr(
     cfg: &PlatformConfig,
@@ -164,6 +183,7 @@ pub struct Upstreams {
     pub task: String,
     pub emr: String,
     pub sync: String,
+    pub handover: String,
     /// The simulators' control ports, for their knobs; absent when the EMR service calls vendors
     /// we do not run.
     pub vendors: Vec<(Vendor, String)>,
@@ -193,6 +213,11 @@ pub async fn bind_gateway(cfg: &PlatformConfig, keys: Arc<JwtKeys>, to: Upstream
             url: to.sync,
             service: true,
         },
+        emrlab_gateway::Upstream {
+            name: "handover",
+            url: to.handover,
+            service: true,
+        },
     ];
     upstreams.extend(to.vendors.into_iter().map(|(vendor, url)| emrlab_gateway::Upstream {
         name: vendor.as_str(),
@@ -216,6 +241,7 @@ pub struct Platform {
     task: Server,
     emr: Server,
     sync: Server,
+    handover: Server,
     vendors: Vec<Simulator>,
     dbs: Vec<AnyDb>,
     cache: Arc<dyn Cache>,
@@ -241,10 +267,12 @@ impl Platform {
         let (task, task_db) = bind_task(&cfg, keys.clone(), url(&emr)?).await?;
         let seeded = seed(&cfg, &task_db).await?;
         let (sync, sync_db) = bind_sync(&cfg, keys.clone(), cache.clone(), url(&task)?).await?;
+        let (handover, handover_db) = bind_handover(&cfg, keys.clone(), url(&task)?).await?;
         let upstreams = Upstreams {
             task: url(&task)?,
             emr: url(&emr)?,
             sync: url(&sync)?,
+            handover: url(&handover)?,
             vendors: vec![
                 (Vendor::Epic, format!("http://{}", epic.control_addr())),
                 (Vendor::Cerner, format!("http://{}", cerner.control_addr())),
@@ -256,8 +284,9 @@ impl Platform {
             task,
             emr,
             sync,
+            handover,
             vendors: vec![epic, cerner],
-            dbs: vec![task_db, emr_db, sync_db, gateway_db],
+            dbs: vec![task_db, emr_db, sync_db, handover_db, gateway_db],
             cache,
             seeded,
         })
@@ -291,6 +320,13 @@ impl Platform {
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
+    /// The handover service's address.
+    pub fn handover_addr(&self) -> SocketAddr {
+        self.handover
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
     /// A simulated vendor's address.
     pub fn vendor_addr(&self, vendor: Vendor) -> SocketAddr {
         self.vendors[usize::from(vendor == Vendor::Cerner)].local_addr()
@@ -309,11 +345,12 @@ impl Platform {
     /// Serves until `shutdown`, then lets in-flight requests finish and closes the pools.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let vendors = futures::future::join_all(self.vendors.into_iter().map(|v| v.run(shutdown.clone())));
-        let (gateway, task, emr, sync, vendors) = tokio::join!(
+        let (gateway, task, emr, sync, handover, vendors) = tokio::join!(
             self.gateway.run(shutdown.clone()),
             self.task.run(shutdown.clone()),
             self.emr.run(shutdown.clone()),
             self.sync.run(shutdown.clone()),
+            self.handover.run(shutdown.clone()),
             vendors
         );
         for db in &self.dbs {
@@ -323,6 +360,7 @@ impl Platform {
         task.context("task service")?;
         emr.context("EMR service")?;
         sync.context("sync service")?;
+        handover.context("handover service")?;
         for vendor in vendors {
             vendor.context("vendor simulator")?;
         }

@@ -19,7 +19,7 @@ on_both_backends! {
         let operator = app.login("operator").await;
         let list: Value = app.get(&operator, "/api/v1/admin/knobs").await.json().await.unwrap();
         let pool = knob(&list, "db.pool_size");
-        assert_eq!(pool["owners"], json!(["emr", "gateway", "sync", "task"]));
+        assert_eq!(pool["owners"], json!(["emr", "gateway", "handover", "sync", "task"]));
         assert_eq!((pool["value"].clone(), pool["default"].clone()), (json!(10), json!(10)));
         assert_eq!(knob(&list, "tasks.pagination")["allowed"], json!({"one_of": ["unbounded", "offset", "cursor"]}));
         for name in ["gateway.rate_limit.per_second", "auth.token_ttl", "auth.kdf_cost", "gateway.upstream_timeout"] {

@@ -1,7 +1,8 @@
 //! Keeps `docs/openapi.json` equal to the code: the gateway serves it verbatim, every documented
 //! operation is routed (and no other method is) and answers with a documented status, its routes
-//! are the ones the crates declare (gateway, task service, EMR service), its `Task` schema and
-//! enumerations are the ones the services use, and its EMR schemas fit the EMR service's answers.
+//! are the ones the crates declare (gateway, task, EMR, sync and handover services), its `Task` schema
+//! and enumerations are the ones the services use, and its EMR schemas fit the EMR service's
+//! answers (the handover schemas are checked against real answers in `tests/handover.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -65,8 +66,8 @@ fn is_public(doc: &Value, method: &str, path: &str) -> bool {
     security.as_array().is_none_or(Vec::is_empty)
 }
 
-/// The public routes the code declares: the gateway's own, the task and EMR services' behind the
-/// proxy, and the unlisted ones.
+/// The public routes the code declares: the gateway's own, the task, EMR, sync and handover services'
+/// behind the proxy, and the unlisted ones.
 fn code_routes() -> BTreeSet<(String, String)> {
     let proxy_prefixes: Vec<&str> = emrlab_gateway::ROUTES
         .iter()
@@ -85,6 +86,7 @@ fn code_routes() -> BTreeSet<(String, String)> {
         ("task", emrlab_task::ROUTES),
         ("EMR", emrlab_emr::ROUTES),
         ("sync", emrlab_sync::ROUTES),
+        ("handover", emrlab_handover::ROUTES),
     ];
     let behind_proxy = services.into_iter().flat_map(|(service, routes)| {
         routes.iter().map(move |(m, p)| {
@@ -177,7 +179,12 @@ fn the_documented_routes_are_the_routes_the_code_declares() {
 #[test]
 fn the_enumerations_are_the_ones_the_services_accept() {
     let doc = document();
-    for (name, accepted) in [("Status", Status::ALL), ("Priority", Priority::ALL)] {
+    let enumerations = [
+        ("Status", Status::ALL),
+        ("Priority", Priority::ALL),
+        ("HandoverStatus", emrlab_handover::model::Status::ALL),
+    ];
+    for (name, accepted) in enumerations {
         let documented: Vec<&str> = doc["components"]["schemas"][name]["enum"]
             .as_array()
             .unwrap_or_else(|| panic!("docs/openapi.json has no enum for schema {name}"))
@@ -186,7 +193,7 @@ fn the_enumerations_are_the_ones_the_services_accept() {
             .collect();
         assert_eq!(
             documented, accepted,
-            "schema {name} in docs/openapi.json lists other values than {name}::ALL in the task model"
+            "schema {name} in docs/openapi.json lists other values than {name}::ALL in its model"
         );
     }
     let vendors: Vec<&str> = emrlab_emr::Vendor::ALL.iter().map(|v| v.as_str()).collect();

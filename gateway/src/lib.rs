@@ -57,6 +57,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/tasks/{*rest}"),
     ("GET", "/api/v1/emr/{*rest}"),
     ("GET", "/api/v1/sync/{*rest}"),
+    ("GET", "/api/v1/handovers"),
+    ("GET", "/api/v1/handovers/{*rest}"),
 ];
 
 impl AppState {
@@ -125,6 +127,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/tasks/{*rest}", any(proxy::to_tasks))
         .route("/api/v1/emr/{*rest}", any(proxy::to_emr))
         .route("/api/v1/sync/{*rest}", any(proxy::to_sync))
+        .route("/api/v1/handovers", any(proxy::to_handovers))
+        .route("/api/v1/handovers/{*rest}", any(proxy::to_handovers))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::rate_limit))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::authenticate));
     let public = Router::new()

@@ -66,6 +66,11 @@ pub async fn to_sync(State(state): State<AppState>, req: Request) -> Response {
     forward(&state, "sync", req).await
 }
 
+/// Everything under `/api/v1/handovers`.
+pub async fn to_handovers(State(state): State<AppState>, req: Request) -> Response {
+    forward(&state, "handover", req).await
+}
+
 async fn forward(state: &AppState, service: &'static str, mut req: Request) -> Response {
     let Some(upstream) = state.upstreams.get(service) else {
         return ApiError::new(

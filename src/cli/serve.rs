@@ -15,6 +15,8 @@ pub enum Component {
     Task,
     Emr,
     Sync,
+    /// The shift-handover service.
+    Handover,
     /// The simulated Epic (docs/vendors.md).
     Epic,
     /// The simulated Cerner.
@@ -77,6 +79,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         Component::Task => "tasks",
         Component::Emr => "emr",
         Component::Sync => "sync",
+        Component::Handover => "handover",
         Component::Epic => "vendors.epic",
         Component::Cerner => "vendors.cerner",
     };
@@ -92,6 +95,13 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
             &services.emr_url,
             "EMRLAB_SERVICES__EMR_URL",
             "where the EMR service is",
+        )
+    };
+    let task_url = || {
+        required(
+            &services.task_url,
+            "EMRLAB_SERVICES__TASK_URL",
+            "where the task service is",
         )
     };
     let (name, shutdown) = (section, emrlab_common::server::shutdown_on_signal());
@@ -112,16 +122,17 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         }
         Component::Gateway => {
             let upstreams = emrlab::Upstreams {
-                task: required(
-                    &services.task_url,
-                    "EMRLAB_SERVICES__TASK_URL",
-                    "where the task service is",
-                )?,
+                task: task_url()?,
                 emr: emr_url()?,
                 sync: required(
                     &services.sync_url,
                     "EMRLAB_SERVICES__SYNC_URL",
                     "where the sync service is",
+                )?,
+                handover: required(
+                    &services.handover_url,
+                    "EMRLAB_SERVICES__HANDOVER_URL",
+                    "where the handover service is",
                 )?,
                 vendors: [
                     (Vendor::Epic, &services.epic_control_url),
@@ -135,16 +146,12 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         }
         Component::Task => emrlab::bind_task(&cfg, keys, emr_url()?).await?.0,
         Component::Sync => {
-            let task_url = required(
-                &services.task_url,
-                "EMRLAB_SERVICES__TASK_URL",
-                "where the task service is",
-            )?;
             let cache = emrlab_common::cache::open(cfg.redis_url(), "emrlab:")
                 .await
                 .context("connecting to Redis")?;
-            emrlab::bind_sync(&cfg, keys, cache, task_url).await?.0
+            emrlab::bind_sync(&cfg, keys, cache, task_url()?).await?.0
         }
+        Component::Handover => emrlab::bind_handover(&cfg, keys, task_url()?).await?.0,
         // Stall returned before the configuration was loaded.
         Component::Emr | Component::Stall => {
             let epic = required(&services.epic_url, "EMRLAB_SERVICES__EPIC_URL", "where Epic is")?;

@@ -46,6 +46,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     println!("  task     http://{}", platform.task_addr());
     println!("  emr      http://{}", platform.emr_addr());
     println!("  sync     http://{}", platform.sync_addr());
+    println!("  handover http://{}", platform.handover_addr());
     for vendor in emrlab_emr::Vendor::ALL {
         println!(
             "  {:<8} http://{}{} (simulated)",

@@ -23,6 +23,9 @@ pub struct TestApp {
     pub http: Client,
     pub task_base: String,
     pub emr_base: String,
+    pub handover_base: String,
+    /// The database every component of this app uses (SQLite file or fresh PostgreSQL database).
+    pub database_url: String,
     _data: tempfile::TempDir,
     _stop: DropGuard,
 }
@@ -44,10 +47,12 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut PlatformConfig
         cfg.redis_url = emrlab_common::testing::redis_url();
     }
     tweak(&mut cfg);
+    let database_url = cfg.database_url();
     let platform = emrlab::Platform::bind(cfg).await.unwrap();
     let base = format!("http://{}", platform.gateway_addr());
     let task_base = format!("http://{}", platform.task_addr());
     let emr_base = format!("http://{}", platform.emr_addr());
+    let handover_base = format!("http://{}", platform.handover_addr());
     let stop = CancellationToken::new();
     tokio::spawn(platform.run(stop.clone()));
     Some(TestApp {
@@ -55,6 +60,8 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut PlatformConfig
         http: Client::new(),
         task_base,
         emr_base,
+        handover_base,
+        database_url,
         _data: data,
         _stop: stop.drop_guard(),
     })

@@ -16,6 +16,9 @@ pub enum TaskError {
     NotFound(TaskId),
     #[error("task {id} was changed by someone else; reload it (now version {current})")]
     StaleVersion { id: TaskId, current: i64 },
+    /// A handover's tasks changed hands since it was requested; nothing was reassigned.
+    #[error("{} of the handover's tasks changed hands since it was requested; nothing was reassigned", .0.len())]
+    TasksChanged(Vec<crate::internal::Change>),
     /// Input refused with a specific status and field (validation, missing precondition).
     #[error("{}", .0.body.message)]
     Rejected(ApiError),
@@ -37,6 +40,10 @@ impl IntoResponse for TaskError {
                 ApiError::new(StatusCode::CONFLICT, "stale_version", self.to_string())
                     .field("version")
                     .details(serde_json::json!({ "current_version": current }))
+            }
+            Self::TasksChanged(ref changes) => {
+                let details = serde_json::json!({ "changes": changes });
+                ApiError::new(StatusCode::CONFLICT, "tasks_changed", self.to_string()).details(details)
             }
             Self::Rejected(error) => error,
             // An exhausted pool is load, not a bug: say so, and when to come back.

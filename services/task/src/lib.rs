@@ -3,8 +3,9 @@
 //!
 //! Layout: `model` (validated input and the task shape), `listing` (filters and pagination),
 //! `handlers`, `verify` (checking a task against the vendor's copy) and `emr` (the EMR service it
-//! asks), `replica` (the rows the sync service merges into), `storage` (one SQL implementation
-//! for both backends), `seed` (deterministic data).
+//! asks), `replica` (the rows the sync service merges into), `internal` (the endpoints the
+//! handover service calls), `storage` (one SQL implementation for both backends), `seed`
+//! (deterministic data).
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -25,6 +26,7 @@ use emrlab_common::{
 pub mod emr;
 pub mod error;
 mod handlers;
+pub mod internal;
 pub mod listing;
 mod metrics;
 pub mod model;
@@ -167,6 +169,9 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/verify", post(verify::verify_task))
         .route("/internal/sync/tasks", post(replica::sync_tasks))
         .route("/internal/sync/merge", post(replica::merge_tasks))
+        // Internal: for the handover service; the gateway routes no `/internal` path.
+        .route("/internal/tasks/lookup", post(internal::lookup_tasks))
+        .route("/internal/tasks/reassign", post(internal::reassign_tasks))
         .with_state(state.clone())
         .merge(emrlab_common::server::operational_routes(
             state.db.clone(),

@@ -11,6 +11,7 @@ use emrlab_common::{
 };
 use emrlab_task::{
     error::TaskError,
+    internal::{Change, Expected},
     listing::{PageRequest, TaskFilter},
     model::{Actor, NewTask, Priority, Status, TaskChange, TaskId, Verification},
     seed::{Profile, SeedReport, seed},
@@ -380,4 +381,75 @@ contract!(a_dropped_lock_stores_nothing_and_lets_the_next_writer_in, |f| {
         (Verification::Pending, None),
         "the abandoned transaction rolled back without recording anything"
     );
+});
+
+/// Two practitioners of the organisation (a task's assignee must be one).
+async fn two_practitioners(db: &AnyDb, org: OrgId) -> (Uuid, Uuid) {
+    let sql = "SELECT id FROM practitioners WHERE org_id = $1 ORDER BY id LIMIT 2";
+    let ids: Vec<Uuid> = match db {
+        AnyDb::Postgres(db) => sqlx::query_scalar(sql).bind(org.0).fetch_all(&db.pool()).await.unwrap(),
+        AnyDb::Sqlite(db) => sqlx::query_scalar(sql).bind(org.0).fetch_all(&db.pool()).await.unwrap(),
+    };
+    (ids[0], ids[1])
+}
+
+contract!(a_reassignment_is_all_or_nothing_and_a_retry_finds_its_own_work, |f| {
+    let (giver, receiver) = two_practitioners(&f.db, f.actor.org).await;
+    let mut new = new_task(f.patient, "Handed over");
+    new.assignee_id = Some(giver);
+    let kept = f.store.insert_task(f.actor, new.clone()).await.unwrap();
+    let moved = f.store.insert_task(f.actor, new).await.unwrap();
+    let unassign = TaskChange {
+        assignee_id: Some(None),
+        ..TaskChange::default()
+    };
+    // Now at version 2, with nobody.
+    let moved = f.store.update_task(f.actor, moved.id, None, &unassign).await.unwrap();
+    let expect = |task: &emrlab_task::model::Task, assignee| Expected {
+        id: task.id,
+        expected_assignee_id: assignee,
+    };
+    let stale = [expect(&kept, Some(giver)), expect(&moved, Some(giver))];
+    match f.store.reassign_tasks(f.actor, Uuid::now_v7(), receiver, &stale).await {
+        Err(TaskError::TasksChanged(changes)) => assert_eq!(
+            changes,
+            [Change {
+                task_id: moved.id,
+                expected_assignee_id: Some(giver),
+                current_assignee_id: None,
+            }]
+        ),
+        other => panic!("expected tasks_changed, got {other:?}"),
+    }
+    assert_eq!(
+        f.store.fetch_task(f.actor.org, kept.id).await.unwrap(),
+        kept,
+        "nothing written"
+    );
+    assert_eq!(
+        f.store.audit_actions(f.actor.org, kept.id.0).await.unwrap(),
+        ["task.create"]
+    );
+
+    let current = [expect(&kept, Some(giver)), expect(&moved, None)];
+    let done = f
+        .store
+        .reassign_tasks(f.actor, Uuid::now_v7(), receiver, &current)
+        .await
+        .unwrap();
+    assert_eq!(done.tasks.len(), 2);
+    for task in [&kept, &moved] {
+        let now = f.store.fetch_task(f.actor.org, task.id).await.unwrap();
+        assert_eq!((now.assignee_id, now.version), (Some(receiver), task.version + 1));
+        let actions = f.store.audit_actions(f.actor.org, task.id.0).await.unwrap();
+        assert_eq!(actions.last().map(String::as_str), Some("task.reassigned"));
+    }
+    let again = f
+        .store
+        .reassign_tasks(f.actor, Uuid::now_v7(), receiver, &current)
+        .await
+        .unwrap();
+    assert!(again.tasks.is_empty());
+    assert_eq!(again.unchanged, [kept.id, moved.id]);
+    assert_eq!(f.store.fetch_task(f.actor.org, kept.id).await.unwrap().version, 2);
 });

@@ -9,20 +9,23 @@ use emrlab_common::{auth::OrgId, db::AnyDb};
 
 use crate::{
     error::TaskError,
+    internal::{Expected, Reassigned, TaskSummary},
     listing::{PageRequest, TaskFilter},
     model::{Actor, NewTask, Task, TaskChange, TaskId, Verification},
 };
 
 mod locked;
 mod postgres;
+mod reassign;
 mod sql;
 mod sqlite;
 mod statements;
 pub mod synced;
 
 /// Task persistence. Every method takes the organisation, so tenancy lives in the SQL.
+/// The handover's side ([`ReassignStore`]) is a supertrait, so `Arc<dyn TaskStore>` offers it.
 #[async_trait] // boxed futures keep the trait usable as `Arc<dyn TaskStore>`
-pub trait TaskStore: synced::SyncedRows + Send + Sync + 'static {
+pub trait TaskStore: synced::SyncedRows + ReassignStore + Send + Sync + 'static {
     /// Inserts a task and its audit row in one transaction; the patient (and assignee and ward,
     /// when given) must belong to the actor's organisation.
     async fn insert_task(&self, actor: Actor, new: NewTask) -> Result<Task, TaskError>;
@@ -60,6 +63,25 @@ pub trait TaskStore: synced::SyncedRows + Send + Sync + 'static {
     /// The transaction holds a pooled connection all that time: `tasks.verify_mode =
     /// in_transaction` uses this to reproduce handlers that wait on a vendor inside one.
     async fn lock_task(&self, org: OrgId, id: TaskId) -> Result<Box<dyn LockedTask>, TaskError>;
+}
+
+/// What a handover needs from the tasks: their assignment facts, and an atomic reassignment.
+#[async_trait]
+pub trait ReassignStore: Send + Sync + 'static {
+    /// The organisation's tasks among `ids` (missing ones are absent), in id order.
+    async fn lookup_tasks(&self, org: OrgId, ids: &[uuid::Uuid]) -> Result<Vec<TaskSummary>, TaskError>;
+    /// In one transaction: locks the tasks, checks each is still with its expected assignee
+    /// (or already with `to`), and if any is not, writes nothing and fails with
+    /// [`TaskError::TasksChanged`]; else assigns every open task to `to`, bumps its version and
+    /// `updated_at`, and writes a `task.reassigned` audit row for each. `to` must be a
+    /// practitioner of the organisation; a task not in it is [`TaskError::NotFound`].
+    async fn reassign_tasks(
+        &self,
+        actor: Actor,
+        handover: uuid::Uuid,
+        to: uuid::Uuid,
+        tasks: &[Expected],
+    ) -> Result<Reassigned, TaskError>;
 }
 
 /// A task read in an open write transaction. Dropping it rolls the transaction back.

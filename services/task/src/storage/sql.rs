@@ -55,6 +55,7 @@ macro_rules! sql_task_store {
         }
 
         crate::storage::locked::sql_locked_task!($db, to_db: $to_db, lock: $lock);
+        crate::storage::reassign::sql_reassign!($store, $db, to_db: $to_db, lock: $lock);
 
         async fn insert_audit(
             conn: &mut <$db as sqlx::Database>::Connection,

@@ -1,0 +1,547 @@
+//! Shift handover end to end through the gateway: create, list, accept (which reassigns every
+//! task in the task service's one transaction), reject, and every way an accept or a create is
+//! refused, on SQLite and, with `TEST_DATABASE_URL`, on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use emrlab_common::{
+    auth::{JwtKeys, OrgId, Role, UserId},
+    config::DbConfig,
+    db::AnyDb,
+};
+use support::TestApp;
+
+/// A logged-in practitioner: token, id and organisation (read from the token's claims).
+struct Staff {
+    token: String,
+    id: String,
+    org: String,
+}
+
+async fn staff(app: &TestApp, username: &str) -> Staff {
+    let token = app.login(username).await;
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    Staff {
+        id: claims["sub"].as_str().unwrap().to_owned(),
+        org: claims["org"].as_str().unwrap().to_owned(),
+        token,
+    }
+}
+
+/// A ward of the caller's organisation (seeded tasks all have one).
+async fn some_ward(app: &TestApp, token: &str) -> String {
+    let page: Value = app.get(token, "/api/v1/tasks?limit=1").await.json().await.unwrap();
+    page["items"][0]["ward_id"].as_str().unwrap().to_owned()
+}
+
+/// A new task assigned to `assignee`; its JSON.
+async fn task_for(app: &TestApp, by: &Staff, assignee: &Staff, title: &str) -> Value {
+    let patient = app.some_patient(&by.token).await;
+    let body = json!({"title": title, "patient_id": patient, "assignee_id": assignee.id});
+    let created = app.post(&by.token, "/api/v1/tasks", body).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    created.json().await.unwrap()
+}
+
+fn id(value: &Value) -> &str {
+    value["id"].as_str().unwrap()
+}
+
+fn handover_body(to: &Staff, ward: &str, tasks: &[&Value]) -> Value {
+    json!({
+        "to_practitioner_id": to.id,
+        "ward_id": ward,
+        "task_ids": tasks.iter().map(|t| id(t)).collect::<Vec<_>>(),
+        "sbar": {
+            "situation": "Bay 2: post-op day 1, stable",
+            "background": "Hip replacement yesterday",
+            "assessment": "Pain controlled",
+            "recommendation": "Obs 4-hourly"
+        },
+        "notes": "Family visiting at 18:00"
+    })
+}
+
+/// Creates a handover from `from` to `to` of `tasks`; its JSON.
+async fn handover(app: &TestApp, from: &Staff, to: &Staff, ward: &str, tasks: &[&Value]) -> Value {
+    let created = app
+        .post(&from.token, "/api/v1/handovers", handover_body(to, ward, tasks))
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = created.json().await.unwrap();
+    assert_eq!(location, format!("/api/v1/handovers/{}", id(&body)));
+    body
+}
+
+async fn decide(app: &TestApp, who: &Staff, handover: &Value, action: &str, body: Value) -> (StatusCode, Value) {
+    let path = format!("/api/v1/handovers/{}/{action}", id(handover));
+    let response = app.post(&who.token, &path, body).await;
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+async fn read(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
+    let response = app.get(token, path).await;
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+/// The ids in a list answer, in order.
+async fn listed(app: &TestApp, token: &str, query: &str) -> Vec<String> {
+    let (status, page) = read(app, token, &format!("/api/v1/handovers{query}")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| id(h).to_owned())
+        .collect()
+}
+
+async fn audit_actions(app: &TestApp, org: &str, task: &Value) -> Vec<String> {
+    let db = AnyDb::connect(&app.database_url, &DbConfig::default(), "test").unwrap();
+    let store = emrlab_task::storage::open(&db);
+    let org = OrgId(org.parse().unwrap());
+    store.audit_actions(org, id(task).parse().unwrap()).await.unwrap()
+}
+
+on_both_backends! {
+    async fn an_accepted_handover_reassigns_every_task_with_audit_rows(app) {
+        let (giver, receiver) = (staff(&app, "nurse.0001").await, staff(&app, "nurse.0002").await);
+        let ward = some_ward(&app, &giver.token).await;
+        let a = task_for(&app, &giver, &giver, "Obs round").await;
+        let b = task_for(&app, &giver, &giver, "IV antibiotics 14:00").await;
+        let created = handover(&app, &giver, &receiver, &ward, &[&a, &b]).await;
+        assert_eq!(created["status"], "requested");
+        assert_eq!((&created["from_practitioner_id"], &created["to_practitioner_id"]), (&json!(giver.id), &json!(receiver.id)));
+        assert_eq!(created["tasks"], json!([
+            {"task_id": id(&a), "expected_assignee_id": giver.id},
+            {"task_id": id(&b), "expected_assignee_id": giver.id},
+        ]));
+        assert_eq!(created["sbar"]["situation"], "Bay 2: post-op day 1, stable");
+        assert_eq!((&created["decided_at"], &created["decided_by"], &created["reject_reason"]), (&Value::Null, &Value::Null, &Value::Null));
+        let version = uuid::Uuid::parse_str(id(&created)).unwrap().get_version_num();
+        assert_eq!(version, 7, "handover ids are UUID v7");
+
+        let all = listed(&app, &receiver.token, "").await;
+        assert_eq!(all, vec![id(&created).to_owned()]);
+        assert_eq!(listed(&app, &receiver.token, &format!("?ward={ward}&status=requested")).await, all);
+        let other_ward = uuid::Uuid::now_v7();
+        assert!(listed(&app, &receiver.token, &format!("?ward={other_ward}")).await.is_empty());
+        assert!(listed(&app, &receiver.token, "?status=accepted").await.is_empty());
+
+        let (status, accepted) = decide(&app, &receiver, &created, "accept", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{accepted}");
+        assert_eq!((&accepted["status"], &accepted["decided_by"]), (&json!("accepted"), &json!(receiver.id)));
+        assert!(accepted["decided_at"].is_string());
+        for task in [&a, &b] {
+            let (_, now) = read(&app, &receiver.token, &format!("/api/v1/tasks/{}", id(task))).await;
+            assert_eq!((&now["assignee_id"], &now["version"]), (&json!(receiver.id), &json!(2)));
+            assert_eq!(audit_actions(&app, &giver.org, task).await, ["task.create", "task.reassigned"]);
+        }
+        let (_, read_back) = read(&app, &giver.token, &format!("/api/v1/handovers/{}", id(&created))).await;
+        assert_eq!(read_back, accepted);
+        assert_eq!(listed(&app, &giver.token, "?status=accepted").await, all);
+        assert!(listed(&app, &giver.token, "?status=requested").await.is_empty());
+    }
+}
+
+on_both_backends! {
+    async fn a_task_that_changed_hands_makes_the_accept_409_and_nothing_is_reassigned(app) {
+        let (giver, receiver, third) = (staff(&app, "nurse.0001").await, staff(&app, "nurse.0002").await, staff(&app, "nurse.0003").await);
+        let ward = some_ward(&app, &giver.token).await;
+        let kept = task_for(&app, &giver, &giver, "Wound check").await;
+        let moved = task_for(&app, &giver, &giver, "Catheter care").await;
+        let created = handover(&app, &giver, &receiver, &ward, &[&kept, &moved]).await;
+        let path = format!("/api/v1/tasks/{}", id(&moved));
+        let put = app.put(&giver.token, &path, json!({"assignee_id": third.id, "version": 1})).await;
+        assert_eq!(put.status(), StatusCode::OK);
+
+        let (status, body) = decide(&app, &receiver, &created, "accept", json!({})).await;
+        assert_eq!((status, &body["error"]), (StatusCode::CONFLICT, &json!("tasks_changed")), "{body}");
+        assert_eq!(body["details"]["changes"], json!([
+            {"task_id": id(&moved), "expected_assignee_id": giver.id, "current_assignee_id": third.id}
+        ]));
+        let (_, kept_now) = read(&app, &giver.token, &format!("/api/v1/tasks/{}", id(&kept))).await;
+        assert_eq!((&kept_now["assignee_id"], &kept_now["version"]), (&json!(giver.id), &json!(1)));
+        let (_, moved_now) = read(&app, &giver.token, &path).await;
+        assert_eq!((&moved_now["assignee_id"], &moved_now["version"]), (&json!(third.id), &json!(2)));
+        assert_eq!(audit_actions(&app, &giver.org, &kept).await, ["task.create"]);
+        let (_, still) = read(&app, &receiver.token, &format!("/api/v1/handovers/{}", id(&created))).await;
+        assert_eq!(still["status"], "requested");
+
+        // The handover is free again: the receiver can still turn it down.
+        let (status, rejected) = decide(&app, &receiver, &created, "reject", json!({"reason": "Catheter care is with nurse 3 now"})).await;
+        assert_eq!((status, &rejected["status"]), (StatusCode::OK, &json!("rejected")), "{rejected}");
+    }
+}
+
+on_both_backends! {
+    async fn a_handover_is_accepted_once_even_by_two_accepts_at_the_same_time(app) {
+        let (giver, receiver, charge) = (staff(&app, "nurse.0001").await, staff(&app, "nurse.0002").await, staff(&app, "charge.0001").await);
+        let ward = some_ward(&app, &giver.token).await;
+        let task = task_for(&app, &giver, &giver, "Blood glucose").await;
+        let created = handover(&app, &giver, &receiver, &ward, &[&task]).await;
+        let (first, second) = tokio::join!(
+            decide(&app, &receiver, &created, "accept", json!({})),
+            decide(&app, &charge, &created, "accept", json!({})),
+        );
+        let statuses: BTreeSet<u16> = [first.0.as_u16(), second.0.as_u16()].into();
+        assert_eq!(statuses, BTreeSet::from([200, 409]), "{} / {}", first.1, second.1);
+        let refused = if first.0 == StatusCode::CONFLICT { &first.1 } else { &second.1 };
+        assert_eq!(refused["error"], "handover_not_pending");
+        let (_, now) = read(&app, &giver.token, &format!("/api/v1/tasks/{}", id(&task))).await;
+        assert_eq!((&now["assignee_id"], &now["version"]), (&json!(receiver.id), &json!(2)), "reassigned once");
+
+        let (status, again) = decide(&app, &receiver, &created, "accept", json!({})).await;
+        assert_eq!((status, &again["error"], &again["details"]["status"]), (StatusCode::CONFLICT, &json!("handover_not_pending"), &json!("accepted")));
+        let (status, late) = decide(&app, &receiver, &created, "reject", json!({"reason": "too late"})).await;
+        assert_eq!((status, &late["error"]), (StatusCode::CONFLICT, &json!("handover_not_pending")));
+    }
+}
+
+#[tokio::test]
+async fn only_the_receiver_or_a_charge_nurse_may_decide_and_a_rejection_keeps_its_reason() {
+    let app = support::spawn_app().await;
+    let (giver, receiver) = (staff(&app, "nurse.0001").await, staff(&app, "nurse.0002").await);
+    let (third, doctor, charge) = (
+        staff(&app, "nurse.0003").await,
+        staff(&app, "doctor.0001").await,
+        staff(&app, "charge.0001").await,
+    );
+    let ward = some_ward(&app, &giver.token).await;
+    let task = task_for(&app, &giver, &giver, "Pressure area care").await;
+    let created = handover(&app, &giver, &receiver, &ward, &[&task]).await;
+    for outsider in [&third, &doctor, &giver] {
+        let (status, body) = decide(&app, outsider, &created, "accept", json!({})).await;
+        assert_eq!(
+            (status, &body["error"]),
+            (StatusCode::FORBIDDEN, &json!("forbidden")),
+            "{body}"
+        );
+        assert!(body["message"].as_str().unwrap().contains("receiving practitioner"));
+        let (status, _) = decide(&app, outsider, &created, "reject", json!({"reason": "no"})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    let (_, task_now) = read(&app, &giver.token, &format!("/api/v1/tasks/{}", id(&task))).await;
+    assert_eq!(task_now["version"], 1, "a refused accept changes no task");
+
+    // The operator runs the platform and sees no clinical data, as on tasks.
+    let operator = staff(&app, "operator").await;
+    let (status, _) = read(&app, &operator.token, "/api/v1/handovers").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let refused = app
+        .post(
+            &operator.token,
+            "/api/v1/handovers",
+            handover_body(&receiver, &ward, &[&task]),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    let (status, body) = decide(&app, &charge, &created, "reject", json!({"reason": "  "})).await;
+    assert_eq!(
+        (status, &body["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("reason"))
+    );
+    let (status, body) = decide(&app, &charge, &created, "reject", json!({})).await;
+    assert_eq!(
+        (status, &body["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("reason"))
+    );
+    let (status, rejected) = decide(
+        &app,
+        &charge,
+        &created,
+        "reject",
+        json!({"reason": "Receiver is off sick"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rejected}");
+    assert_eq!(
+        (&rejected["status"], &rejected["reject_reason"], &rejected["decided_by"]),
+        (&json!("rejected"), &json!("Receiver is off sick"), &json!(charge.id))
+    );
+    let (_, read_back) = read(&app, &receiver.token, &format!("/api/v1/handovers/{}", id(&created))).await;
+    assert_eq!(read_back, rejected);
+    let (status, body) = decide(&app, &receiver, &created, "accept", json!({})).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::CONFLICT, &json!("handover_not_pending"))
+    );
+    assert_eq!(
+        listed(&app, &giver.token, "?status=rejected").await,
+        vec![id(&created).to_owned()]
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
+    let app = support::spawn_app().await;
+    let (giver, receiver) = (staff(&app, "nurse.0001").await, staff(&app, "nurse.0002").await);
+    let (foreign_admin, foreign_nurse) = (staff(&app, "admin.0002").await, staff(&app, "nurse.0041").await);
+    assert_ne!(foreign_nurse.org, giver.org, "nurse.0041 is of the second organisation");
+    let ward = some_ward(&app, &giver.token).await;
+    let foreign_ward = some_ward(&app, &foreign_admin.token).await;
+    let task = task_for(&app, &giver, &giver, "Obs").await;
+    let foreign_task = app.create_task(&foreign_admin.token, "Theirs").await;
+    let done = app.create_task(&giver.token, "Done already").await;
+    let completed = app
+        .post(
+            &giver.token,
+            &format!("/api/v1/tasks/{}/complete", id(&done)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(completed.status(), StatusCode::OK);
+    let good = handover_body(&receiver, &ward, &[&task]);
+    let with = |path: &str, value: Value| {
+        let mut body = good.clone();
+        let pointer = path.rsplit_once('/').map_or("", |(parent, _)| parent);
+        let key = path.rsplit('/').next().unwrap();
+        body.pointer_mut(pointer).unwrap()[key] = value;
+        body
+    };
+    let too_many: Vec<String> = (0..201).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let cases = [
+        (
+            "unknown field",
+            with("/urgent", json!(true)),
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
+        (
+            "unknown SBAR field",
+            with("/sbar/summary", json!("x")),
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
+        (
+            "no task ids",
+            with("/task_ids", json!([])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("task_ids"),
+        ),
+        (
+            "too many tasks",
+            with("/task_ids", json!(too_many)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("task_ids"),
+        ),
+        (
+            "a task twice",
+            with("/task_ids", json!([id(&task), id(&task)])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("task_ids"),
+        ),
+        (
+            "another org's task",
+            with("/task_ids", json!([id(&task), id(&foreign_task)])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("task_ids"),
+        ),
+        (
+            "a completed task",
+            with("/task_ids", json!([id(&done)])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("task_ids"),
+        ),
+        (
+            "empty situation",
+            with("/sbar/situation", json!("")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("sbar.situation"),
+        ),
+        (
+            "no situation",
+            with("/sbar/situation", Value::Null),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("sbar.situation"),
+        ),
+        (
+            "overlong notes",
+            with("/notes", json!("x".repeat(4_001))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("notes"),
+        ),
+        (
+            "to oneself",
+            with("/to_practitioner_id", json!(giver.id)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("to_practitioner_id"),
+        ),
+        (
+            "to another org",
+            with("/to_practitioner_id", json!(foreign_nurse.id)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("to_practitioner_id"),
+        ),
+        (
+            "another org's ward",
+            with("/ward_id", json!(foreign_ward)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("ward_id"),
+        ),
+        (
+            "a bad uuid",
+            with("/ward_id", json!("ward-7")),
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
+    ];
+    for (what, body, status, field) in cases {
+        let response = app.post(&giver.token, "/api/v1/handovers", body).await;
+        let got = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(got, status, "{what}: {body}");
+        assert!(
+            body["error"].is_string() && body["message"].is_string(),
+            "{what}: {body}"
+        );
+        if let Some(field) = field {
+            assert_eq!(body["field"], field, "{what}: {body}");
+        }
+    }
+    let foreign = app
+        .post(
+            &giver.token,
+            "/api/v1/handovers",
+            with("/task_ids", json!([id(&foreign_task)])),
+        )
+        .await;
+    let foreign: Value = foreign.json().await.unwrap();
+    assert_eq!(
+        foreign["details"]["missing"],
+        json!([id(&foreign_task)]),
+        "names the task: {foreign}"
+    );
+
+    for (query, status, field) in [
+        ("?status=done", StatusCode::UNPROCESSABLE_ENTITY, Some("status")),
+        ("?limit=201", StatusCode::UNPROCESSABLE_ENTITY, Some("limit")),
+        ("?ward=7", StatusCode::BAD_REQUEST, None),
+        ("?cursor=bm9wZQ", StatusCode::BAD_REQUEST, None),
+        ("?assignee=x", StatusCode::BAD_REQUEST, None),
+    ] {
+        let (got, body) = read(&app, &giver.token, &format!("/api/v1/handovers{query}")).await;
+        assert_eq!(got, status, "{query}: {body}");
+        if let Some(field) = field {
+            assert_eq!(body["field"], field, "{query}: {body}");
+        }
+    }
+    let (status, body) = read(&app, &giver.token, "/api/v1/handovers/not-a-uuid").await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_path"))
+    );
+    assert!(listed(&app, &giver.token, "").await.is_empty(), "nothing was written");
+    let (_, task_now) = read(&app, &giver.token, &format!("/api/v1/tasks/{}", id(&task))).await;
+    assert_eq!(task_now["version"], 1);
+}
+
+on_both_backends! {
+    async fn another_organisation_can_neither_see_nor_decide_the_handover(app) {
+        let (giver, receiver) = (staff(&app, "nurse.0001").await, staff(&app, "nurse.0002").await);
+        let (foreign_admin, foreign_charge) = (staff(&app, "admin.0002").await, staff(&app, "charge.0005").await);
+        assert_ne!(foreign_charge.org, giver.org, "charge.0005 is of the second organisation");
+        let ward = some_ward(&app, &giver.token).await;
+        let task = task_for(&app, &giver, &giver, "Private").await;
+        let created = handover(&app, &giver, &receiver, &ward, &[&task]).await;
+        let path = format!("/api/v1/handovers/{}", id(&created));
+        let (status, body) = read(&app, &foreign_admin.token, &path).await;
+        assert_eq!((status, &body["error"]), (StatusCode::NOT_FOUND, &json!("not_found")));
+        assert!(listed(&app, &foreign_admin.token, "").await.is_empty());
+        assert!(listed(&app, &foreign_charge.token, &format!("?ward={ward}")).await.is_empty());
+        let (status, _) = decide(&app, &foreign_charge, &created, "accept", json!({})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = decide(&app, &foreign_charge, &created, "reject", json!({"reason": "mine"})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, still) = read(&app, &giver.token, &path).await;
+        assert_eq!(still["status"], "requested");
+    }
+}
+
+#[tokio::test]
+async fn a_handover_fits_its_openapi_schema() {
+    let app = support::spawn_app().await;
+    let (giver, receiver) = (staff(&app, "nurse.0001").await, staff(&app, "nurse.0002").await);
+    let ward = some_ward(&app, &giver.token).await;
+    let task = task_for(&app, &giver, &giver, "Schema").await;
+    let created = handover(&app, &giver, &receiver, &ward, &[&task]).await;
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json")).unwrap())
+            .unwrap();
+    for (schema, value) in [
+        ("Handover", &created),
+        ("HandoverTask", &created["tasks"][0]),
+        ("Sbar", &created["sbar"]),
+    ] {
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<BTreeSet<String>>();
+        let properties = keys(&doc["components"]["schemas"][schema]["properties"]);
+        assert_eq!(
+            properties,
+            keys(value),
+            "schema {schema} in docs/openapi.json differs from a real answer"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_task_service_that_is_down_is_a_503_and_nothing_is_written() {
+    emrlab_common::telemetry::init_for_tests();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("handover.db").display());
+    let db = AnyDb::connect(&url, &DbConfig::default(), "handover").unwrap();
+    db.migrate().await.unwrap();
+    let keys = std::sync::Arc::new(JwtKeys::new(
+        emrlab::config::TEST_JWT_SECRET.as_bytes(),
+        "emrlab",
+        "emrlab-api",
+    ));
+    // A port that was free a moment ago: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let state = emrlab_handover::AppState::new(Default::default(), db, keys.clone(), format!("http://{closed}"));
+    let store = state.store.clone();
+    let (base, _stop) = emrlab_common::testing::serve(emrlab_handover::router(state))
+        .await
+        .unwrap();
+    let (user, org) = (UserId(uuid::Uuid::now_v7()), OrgId(uuid::Uuid::now_v7()));
+    let token = keys
+        .issue(user, org, Role::Nurse, std::time::Duration::from_secs(60))
+        .unwrap();
+    let body = json!({
+        "to_practitioner_id": uuid::Uuid::now_v7(), "ward_id": uuid::Uuid::now_v7(),
+        "task_ids": [uuid::Uuid::now_v7()], "sbar": {"situation": "s"}
+    });
+    let response = reqwest::Client::new()
+        .post(format!("{base}/handovers"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "task_service_unavailable", "{body}");
+    let page = emrlab_handover::listing::PageRequest { after: None, limit: 10 };
+    assert!(
+        store
+            .page_handovers(org, &Default::default(), page)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
