@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use emrlab_common::config::{AuthConfig, DbConfig};
+use emrlab_common::{
+    config::{AuthConfig, DbConfig},
+    events::EventsConfig,
+};
 use emrlab_task::seed::Profile;
 
 /// `[seed]`: what `up` and `seed` put in an empty database.
@@ -42,6 +45,9 @@ pub struct ServicesConfig {
     /// Base URLs of their control ports (knobs), for the gateway.
     pub epic_control_url: Option<String>,
     pub cerner_control_url: Option<String>,
+    /// Base URL of the gateway (`EMRLAB_SERVICES__GATEWAY_URL`), where a service without Redis
+    /// posts its events (`POST /internal/events`).
+    pub gateway_url: Option<String>,
 }
 
 /// Everything, as `emrlab config show` prints it.
@@ -62,6 +68,7 @@ pub struct PlatformConfig {
     pub emr: emrlab_emr::Config,
     pub vendors: emrlab_emr::sim::VendorsConfig,
     pub services: ServicesConfig,
+    pub events: EventsConfig,
 }
 
 impl Default for PlatformConfig {
@@ -78,6 +85,7 @@ impl Default for PlatformConfig {
             emr: emrlab_emr::Config::default(),
             vendors: emrlab_emr::sim::VendorsConfig::default(),
             services: ServicesConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 }
