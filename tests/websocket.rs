@@ -348,3 +348,13 @@ async fn over_redis_a_second_gateway_fans_out_the_first_ones_events() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_frame_over_4_kib_closes_the_connection_with_1002() {
+    let app = support::spawn_app().await;
+    let token = app.login("nurse.0001").await;
+    let mut ws = connect(&app, "", &token).await;
+    ws.send(json!({"type": "subscribe", "padding": "x".repeat(5 * 1024)}))
+        .await;
+    assert_eq!(ws.close_code().await, CloseCode::Protocol);
+}

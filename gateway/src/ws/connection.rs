@@ -119,8 +119,11 @@ async fn run(
                 }
             }
             inbound = socket.recv() => {
-                let Some(Ok(message)) = inbound else {
-                    return gone;
+                let message = match inbound {
+                    Some(Ok(message)) => message,
+                    // Over the 4 KiB limit or malformed; on a broken socket the close just fails.
+                    Some(Err(_)) => return Ending::new(close::PROTOCOL, "unreadable frame: malformed or over 4 KiB", "bad_frame"),
+                    None => return gone,
                 };
                 last_heard = Instant::now();
                 let reply = match message {

@@ -298,3 +298,65 @@ async fn sweep(hub: Weak<Inner>, stop: CancellationToken) {
         inner.tickets.sweep();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use emrlab_common::auth::Role;
+
+    use super::*;
+
+    fn claims(org: OrgId) -> Claims {
+        Claims {
+            sub: UserId(Uuid::now_v7()),
+            org,
+            role: Role::Nurse,
+            iss: "emrlab".into(),
+            aud: "emrlab-api".into(),
+            iat: 0,
+            exp: 0,
+            jti: Uuid::now_v7(),
+        }
+    }
+
+    fn hub(change: impl FnOnce(&mut Settings)) -> Hub {
+        let mut settings = Settings::default();
+        change(&mut settings);
+        Hub::new(
+            &EventBus::new(),
+            Arc::new(KnobCell::new("gateway", crate::KNOBS, settings)),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_releases_the_client_as_a_slow_consumer() {
+        let hub = hub(|s| s.gateway.ws.queue = 1);
+        let org = OrgId(Uuid::now_v7());
+        let slot = hub.admit(&claims(org)).ok().unwrap();
+        let (mut member, _) = hub.join(slot, Filter::default(), None);
+        for _ in 0..2 {
+            hub.fan_out(&Event::new("task.created", org, json!({})));
+        }
+        assert!(member.rx.recv().await.is_some(), "the first event was queued");
+        assert!(member.rx.recv().await.is_none(), "the second found the queue full");
+        assert_eq!(member.shared.released(), Release::SlowConsumer);
+        hub.fan_out(&Event::new("task.created", OrgId(Uuid::now_v7()), json!({})));
+    }
+
+    #[tokio::test]
+    async fn the_caps_count_open_connections_per_token_and_in_all() {
+        let hub = hub(|s| {
+            s.gateway.ws.max_per_token = 1;
+            s.gateway.ws.max_connections = 2;
+        });
+        let org = OrgId(Uuid::now_v7());
+        let (first, second) = (claims(org), claims(org));
+        let slot = hub.admit(&first).ok().unwrap();
+        assert!(matches!(hub.admit(&first), Err(Refused::TokenCap)));
+        let other = hub.admit(&second).ok().unwrap();
+        assert!(matches!(hub.admit(&claims(org)), Err(Refused::Full)));
+        drop((slot, other));
+        assert!(hub.admit(&first).is_ok(), "closing frees the slots");
+    }
+}
