@@ -358,3 +358,70 @@ async fn a_frame_over_4_kib_closes_the_connection_with_1002() {
         .await;
     assert_eq!(ws.close_code().await, CloseCode::Protocol);
 }
+
+/// The `websocket-stress` scenario's shape, two VUs for three seconds: VU 0 creates tasks, both
+/// listen.
+const LOAD_SCENARIO: &str = r#"
+name = "ws-load"
+[load]
+model = "closed"
+start = 2
+stages = [{ duration = "3s", target = 2 }]
+graceful_stop = "2s"
+[users]
+pattern = "nurse.{n}"
+count = 2
+password = "emrlab"
+[setup]
+before_start = true
+[[setup.steps]]
+name = "login"
+request = "POST /api/v1/auth/login"
+json = { username = "${user.username}", password = "${user.password}" }
+capture = { token = "access_token" }
+[[setup.steps]]
+name = "list tasks"
+request = "GET /api/v1/tasks?limit=5"
+headers = { authorization = "Bearer ${token}" }
+capture = { patient_ids = "items[*].patient_id" }
+[[flows]]
+name = "subscribe"
+[[flows.steps]]
+name = "create task"
+request = "POST /api/v1/tasks"
+headers = { authorization = "Bearer ${token}" }
+json = { title = "Load", patient_id = "${pick:patient_ids}" }
+check = { status = [201] }
+every_nth_vu = 2
+[[flows.steps]]
+name = "events"
+ws = "/api/v1/ws"
+headers = { authorization = "Bearer ${token}" }
+listen = "500ms"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_generator_measures_event_latency_at_every_subscriber() {
+    let app = support::spawn_app().await;
+    let scenario = emrlab_loadgen::Scenario::parse(LOAD_SCENARIO, "ws-load.toml").unwrap();
+    let plan = emrlab_loadgen::plan::Plan::compile(scenario, &app.base).unwrap();
+    let options = emrlab_loadgen::RunOptions {
+        workers: 1,
+        progress: false,
+        scrape: vec![],
+        scrape_every: Duration::from_secs(5),
+    };
+    let outcome = tokio::task::spawn_blocking(move || emrlab_loadgen::run(plan, &options).unwrap())
+        .await
+        .unwrap();
+    let created = outcome.summary.step("create task").unwrap().count();
+    let events = outcome.summary.step("events").unwrap();
+    assert!(created > 0, "no task was created: {:?}", outcome.aborts);
+    assert_eq!(events.failed, 0, "{:?}", outcome.aborts);
+    // Each creation reaches both subscribers (those made in the last listen may be missed).
+    assert!(
+        events.count() >= created,
+        "{} event samples for {created} tasks",
+        events.count()
+    );
+}

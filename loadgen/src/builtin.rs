@@ -20,6 +20,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "clinical-journeys",
         include_str!("../../scenarios/clinical-journeys.toml"),
     ),
+    (
+        "websocket-stress",
+        include_str!("../../scenarios/websocket-stress.toml"),
+    ),
 ];
 
 /// A built-in scenario's text.

@@ -76,6 +76,7 @@ pub fn ad_hoc(path: &str, rate: Option<f64>, vus: Option<u32>, duration: Duratio
                 send: None,
                 expect: None,
                 within: None,
+                listen: None,
                 think: None,
                 repeat: 1,
                 every_nth_vu: None,

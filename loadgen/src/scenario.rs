@@ -139,6 +139,11 @@ pub struct Step {
     /// WebSocket: the deadline for `expect` (default 5 s).
     #[serde(default, with = "humantime_serde")]
     pub within: Option<Duration>,
+    /// WebSocket: read event messages for this long, recording each one's latency as its
+    /// arrival minus its `time` field (the subscriber's view of mutation-to-event latency; the
+    /// clocks must agree, as on one machine).
+    #[serde(default, with = "humantime_serde")]
+    pub listen: Option<Duration>,
     /// Pause after the step: `"1s"`, `"1s..3s"` (uniform) or `"exp(2s)"` (exponential, that mean).
     #[serde(default)]
     pub think: Option<String>,
@@ -271,8 +276,11 @@ impl Scenario {
             if step.request.is_some() && step.ws.is_some() {
                 return bad(at, "a step is either a request or a WebSocket step");
             }
-            if (step.send.is_some() || step.expect.is_some()) && step.ws.is_none() {
-                return bad(at, "send and expect need ws = \"/path\"");
+            if (step.send.is_some() || step.expect.is_some() || step.listen.is_some()) && step.ws.is_none() {
+                return bad(at, "send, expect and listen need ws = \"/path\"");
+            }
+            if step.expect.is_some() && step.listen.is_some() {
+                return bad(at, "a WebSocket step either expects one message or listens for a while");
             }
             if step.request.is_none() && step.ws.is_none() && step.think.is_none() {
                 return bad(at, "a step needs a request, a ws path or a think pause");
