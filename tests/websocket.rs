@@ -320,6 +320,10 @@ async fn the_publish_endpoint_takes_internal_tokens_only_and_delivers_their_even
         (received["type"].as_str(), &received["payload"]),
         (Some("handover.requested"), &json!({"id": "h1"}))
     );
+    // What `emrlab serve task` uses without Redis: the queued HTTP publisher against this endpoint.
+    let publisher = emrlab_common::events::EventPublisher::http(&app.base, std::sync::Arc::new(keys), "handover", 16);
+    publisher.publish(Event::new("handover.accepted", org, json!({"id": "h1"})));
+    assert_eq!(ws.next_json().await["type"], "handover.accepted");
 }
 
 #[tokio::test]
@@ -350,13 +354,13 @@ async fn over_redis_a_second_gateway_fans_out_the_first_ones_events() {
 }
 
 #[tokio::test]
-async fn a_frame_over_4_kib_closes_the_connection_with_1002() {
+async fn a_message_over_4_kib_closes_the_connection_with_1009() {
     let app = support::spawn_app().await;
     let token = app.login("nurse.0001").await;
     let mut ws = connect(&app, "", &token).await;
     ws.send(json!({"type": "subscribe", "padding": "x".repeat(5 * 1024)}))
         .await;
-    assert_eq!(ws.close_code().await, CloseCode::Protocol);
+    assert_eq!(ws.close_code().await, CloseCode::Size);
 }
 
 /// The `websocket-stress` scenario's shape, two VUs for three seconds: VU 0 creates tasks, both

@@ -121,8 +121,7 @@ async fn run(
             inbound = socket.recv() => {
                 let message = match inbound {
                     Some(Ok(message)) => message,
-                    // Over the 4 KiB limit or malformed; on a broken socket the close just fails.
-                    Some(Err(_)) => return Ending::new(close::PROTOCOL, "unreadable frame: malformed or over 4 KiB", "bad_frame"),
+                    Some(Err(error)) => return read_failure(error),
                     None => return gone,
                 };
                 last_heard = Instant::now();
@@ -174,6 +173,27 @@ async fn write_batch(socket: &mut WebSocket, member: &mut Membership, first: Utf
         }
     }
     socket.flush().await
+}
+
+/// Why reading failed: a client that went away needs no close frame and is no abuse; a frame over
+/// the limit or a protocol violation gets one saying so.
+fn read_failure(error: axum::Error) -> Ending {
+    use tokio_tungstenite::tungstenite::{Error, error::ProtocolError};
+    match error.into_inner().downcast::<Error>().map(|e| *e) {
+        Ok(Error::Capacity(_)) => Ending::new(close::TOO_BIG, "message over 4 KiB", "too_big"),
+        Ok(
+            Error::ConnectionClosed
+            | Error::AlreadyClosed
+            | Error::Io(_)
+            | Error::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+        )
+        | Err(_) => Ending {
+            code: 0,
+            reason: "",
+            label: None,
+        },
+        Ok(_) => Ending::new(close::PROTOCOL, "malformed frame", "bad_frame"),
+    }
 }
 
 /// Answers one client message: the reply, or an error reply that counts as a strike.

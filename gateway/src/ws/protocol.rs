@@ -16,8 +16,10 @@ use emrlab_common::{auth::UserId, events::Event};
 pub mod close {
     /// The client asked to close, or the gateway is going away.
     pub const GOING_AWAY: u16 = 1001;
-    /// A frame that could not be read: malformed, or over the 4 KiB inbound limit.
+    /// A frame that breaks the WebSocket protocol.
     pub const PROTOCOL: u16 = 1002;
+    /// A message over the 4 KiB inbound limit.
+    pub const TOO_BIG: u16 = 1009;
     /// Repeated bad or too many messages.
     pub const POLICY: u16 = 1008;
     /// The client's send queue was full (a slow consumer): reconnect with `last_event_id`.
