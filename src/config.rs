@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use emrlab_common::config::{AuthConfig, DbConfig};
+use emrlab_common::{
+    config::{AuthConfig, DbConfig},
+    events::EventsConfig,
+};
 use emrlab_task::seed::Profile;
 
 /// `[seed]`: what `up` and `seed` put in an empty database.
@@ -47,6 +50,9 @@ pub struct ServicesConfig {
     /// Base URLs of their control ports (knobs), for the gateway.
     pub epic_control_url: Option<String>,
     pub cerner_control_url: Option<String>,
+    /// Base URL of the gateway (`EMRLAB_SERVICES__GATEWAY_URL`), where a service without Redis
+    /// posts its events (`POST /internal/events`).
+    pub gateway_url: Option<String>,
 }
 
 /// Everything, as `emrlab config show` prints it.
@@ -69,6 +75,7 @@ pub struct PlatformConfig {
     pub handover: emrlab_handover::Config,
     pub vendors: emrlab_emr::sim::VendorsConfig,
     pub services: ServicesConfig,
+    pub events: EventsConfig,
 }
 
 impl Default for PlatformConfig {
@@ -87,6 +94,7 @@ impl Default for PlatformConfig {
             handover: emrlab_handover::Config::default(),
             vendors: emrlab_emr::sim::VendorsConfig::default(),
             services: ServicesConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 }

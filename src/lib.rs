@@ -7,7 +7,13 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
-use emrlab_common::{auth::JwtKeys, cache::Cache, db::AnyDb, server::Server};
+use emrlab_common::{
+    auth::JwtKeys,
+    cache::Cache,
+    db::AnyDb,
+    events::{EventBus, EventPublisher},
+    server::Server,
+};
 use emrlab_emr::{Vendor, sim::Simulator};
 
 pub mod config;
@@ -79,14 +85,50 @@ fn restrict(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The task service, bound and ready to run, verifying tasks through the EMR service at `emr_url`.
-pub async fn bind_task(cfg: &PlatformConfig, keys: Arc<JwtKeys>, emr_url: String) -> anyhow::Result<(Server, AnyDb)> {
+/// Where a service publishes its events: Redis when configured (every gateway subscribed to the
+/// channel fans them out), else the in-process `bus` when the gateway shares this process, else
+/// the gateway's `POST /internal/events` at `services.gateway_url`; with none of them, nowhere.
+pub async fn event_publisher(
+    cfg: &PlatformConfig,
+    keys: Arc<JwtKeys>,
+    bus: Option<&EventBus>,
+    component: &'static str,
+) -> anyhow::Result<EventPublisher> {
+    let events = &cfg.events;
+    if let Some(url) = cfg.redis_url() {
+        return EventPublisher::redis(url, &events.redis_channel, component, events.queue)
+            .await
+            .context("connecting to Redis to publish events");
+    }
+    if let Some(bus) = bus {
+        return Ok(bus.publisher(component));
+    }
+    match cfg.services.gateway_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => Ok(EventPublisher::http(url, keys, component, events.queue)),
+        None => {
+            tracing::warn!(
+                component,
+                "live events are off: set EMRLAB_SERVICES__GATEWAY_URL or a Redis URL so WebSocket clients see changes"
+            );
+            Ok(EventPublisher::disabled())
+        }
+    }
+}
+
+/// The task service, bound and ready to run, verifying tasks through the EMR service at `emr_url`
+/// and publishing its events to `events`.
+pub async fn bind_task(
+    cfg: &PlatformConfig,
+    keys: Arc<JwtKeys>,
+    emr_url: String,
+    events: EventPublisher,
+) -> anyhow::Result<(Server, AnyDb)> {
     let db = open_database(cfg, "task").await?;
     let settings = emrlab_task::Settings {
         tasks: cfg.tasks.clone(),
         db: cfg.db.clone(),
     };
-    let app = emrlab_task::router(emrlab_task::AppState::new(settings, db.clone(), keys, emr_url));
+    let app = emrlab_task::router(emrlab_task::AppState::new(settings, db.clone(), keys, emr_url, events));
     let server = Server::bind(cfg.tasks.addr, app)
         .await
         .with_context(|| format!("binding the task service to {}", cfg.tasks.addr))?;
@@ -94,18 +136,25 @@ pub async fn bind_task(cfg: &PlatformConfig, keys: Arc<JwtKeys>, emr_url: String
 }
 
 /// The handover service, bound and ready to run, reaching the tasks through the task service at
-/// `task_url`.
+/// `task_url` and publishing its events to `events`.
 pub async fn bind_handover(
     cfg: &PlatformConfig,
     keys: Arc<JwtKeys>,
     task_url: String,
+    events: EventPublisher,
 ) -> anyhow::Result<(Server, AnyDb)> {
     let db = open_database(cfg, "handover").await?;
     let settings = emrlab_handover::Settings {
         handover: cfg.handover.clone(),
         db: cfg.db.clone(),
     };
-    let app = emrlab_handover::router(emrlab_handover::AppState::new(settings, db.clone(), keys, task_url));
+    let app = emrlab_handover::router(emrlab_handover::AppState::new(
+        settings,
+        db.clone(),
+        keys,
+        task_url,
+        events,
+    ));
     let server = Server::bind(cfg.handover.addr, app)
         .await
         .with_context(|| format!("binding the handover service to {}", cfg.handover.addr))?;
@@ -149,19 +198,27 @@ pub async fn bind_emr(
 }
 
 /// The sync service, bound and ready to run, writing task rows through the task service at
-/// `task_url`; `cache` serves `sync.clock_store = cached`.
+/// `task_url`; `cache` serves `sync.clock_store = cached`, `events` takes `sync.conflict`.
 pub async fn bind_sync(
     cfg: &PlatformConfig,
     keys: Arc<JwtKeys>,
     cache: Arc<dyn Cache>,
     task_url: String,
+    events: EventPublisher,
 ) -> anyhow::Result<(Server, AnyDb)> {
     let db = open_database(cfg, "sync").await?;
     let settings = emrlab_sync::Settings {
         sync: cfg.sync.clone(),
         db: cfg.db.clone(),
     };
-    let app = emrlab_sync::router(emrlab_sync::AppState::new(settings, db.clone(), keys, cache, task_url)?);
+    let app = emrlab_sync::router(emrlab_sync::AppState::new(
+        settings,
+        db.clone(),
+        keys,
+        cache,
+        task_url,
+        events,
+    )?);
     let server = Server::bind(cfg.sync.addr, app)
         .await
         .with_context(|| format!("binding the sync service to {}", cfg.sync.addr))?;
@@ -189,8 +246,14 @@ pub struct Upstreams {
     pub vendors: Vec<(Vendor, String)>,
 }
 
-/// The gateway, bound and ready to run, in front of the services.
-pub async fn bind_gateway(cfg: &PlatformConfig, keys: Arc<JwtKeys>, to: Upstreams) -> anyhow::Result<(Server, AnyDb)> {
+/// The gateway, bound and ready to run, in front of the services; its WebSocket hub fans out the
+/// events arriving on `bus` (in process or over HTTP) and, with Redis configured, on its channel.
+pub async fn bind_gateway(
+    cfg: &PlatformConfig,
+    keys: Arc<JwtKeys>,
+    to: Upstreams,
+    bus: EventBus,
+) -> anyhow::Result<(Server, AnyDb)> {
     let db = open_database(cfg, "gateway").await?;
     let settings = emrlab_gateway::Settings {
         gateway: cfg.gateway.clone(),
@@ -224,10 +287,17 @@ pub async fn bind_gateway(cfg: &PlatformConfig, keys: Arc<JwtKeys>, to: Upstream
         url,
         service: false,
     }));
-    let app = emrlab_gateway::router(emrlab_gateway::AppState::new(settings, db.clone(), keys, upstreams));
-    let server = Server::bind(cfg.gateway.addr, app)
+    let state = emrlab_gateway::AppState::new(settings, db.clone(), keys, upstreams, bus);
+    if let Some(url) = cfg.redis_url() {
+        state
+            .listen_redis(url, &cfg.events.redis_channel)
+            .await
+            .context("subscribing to Redis events")?;
+    }
+    let server = Server::bind(cfg.gateway.addr, emrlab_gateway::router(state))
         .await
-        .with_context(|| format!("binding the gateway to {}", cfg.gateway.addr))?;
+        .with_context(|| format!("binding the gateway to {}", cfg.gateway.addr))?
+        .max_connections(cfg.gateway.max_connections);
     Ok((server, db))
 }
 
@@ -264,10 +334,16 @@ impl Platform {
             format!("http://{}", cerner.local_addr()),
         );
         let (emr, emr_db) = bind_emr(&cfg, keys.clone(), redis, &epic_url, &cerner_url).await?;
-        let (task, task_db) = bind_task(&cfg, keys.clone(), url(&emr)?).await?;
+        // One bus for the process: the task service writes into it, the gateway's hub reads it
+        // (with Redis configured both go through Redis instead, as separate processes would).
+        let bus = EventBus::new();
+        let events = event_publisher(&cfg, keys.clone(), Some(&bus), "task").await?;
+        let (task, task_db) = bind_task(&cfg, keys.clone(), url(&emr)?, events).await?;
         let seeded = seed(&cfg, &task_db).await?;
-        let (sync, sync_db) = bind_sync(&cfg, keys.clone(), cache.clone(), url(&task)?).await?;
-        let (handover, handover_db) = bind_handover(&cfg, keys.clone(), url(&task)?).await?;
+        let events = event_publisher(&cfg, keys.clone(), Some(&bus), "sync").await?;
+        let (sync, sync_db) = bind_sync(&cfg, keys.clone(), cache.clone(), url(&task)?, events).await?;
+        let events = event_publisher(&cfg, keys.clone(), Some(&bus), "handover").await?;
+        let (handover, handover_db) = bind_handover(&cfg, keys.clone(), url(&task)?, events).await?;
         let upstreams = Upstreams {
             task: url(&task)?,
             emr: url(&emr)?,
@@ -278,7 +354,7 @@ impl Platform {
                 (Vendor::Cerner, format!("http://{}", cerner.control_addr())),
             ],
         };
-        let (gateway, gateway_db) = bind_gateway(&cfg, keys, upstreams).await?;
+        let (gateway, gateway_db) = bind_gateway(&cfg, keys, upstreams, bus).await?;
         Ok(Self {
             gateway,
             task,

@@ -512,7 +512,13 @@ async fn a_task_service_that_is_down_is_a_503_and_nothing_is_written() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let state = emrlab_handover::AppState::new(Default::default(), db, keys.clone(), format!("http://{closed}"));
+    let state = emrlab_handover::AppState::new(
+        Default::default(),
+        db,
+        keys.clone(),
+        format!("http://{closed}"),
+        emrlab_common::events::EventPublisher::disabled(),
+    );
     let store = state.store.clone();
     let (base, _stop) = emrlab_common::testing::serve(emrlab_handover::router(state))
         .await

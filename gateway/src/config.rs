@@ -75,6 +75,47 @@ impl Default for LoginRateLimit {
     }
 }
 
+/// `[gateway.ws]`: the WebSocket hub (docs/api.md, "Live events"). Every field is a knob.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WsConfig {
+    /// Event messages waiting for one client (`gateway.ws.queue`); a client whose queue is full
+    /// is closed with 1013 and resumes with `last_event_id`. Read when a client connects.
+    pub queue: usize,
+    /// Ping period (`gateway.ws.heartbeat`); a client silent for twice this is dropped.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+    /// Events kept per organisation for resuming clients (`gateway.ws.replay`).
+    pub replay: usize,
+    /// Open connections per access token (`gateway.ws.max_per_token`); high by default because
+    /// load tests hold thousands of sockets on a few tokens.
+    pub max_per_token: u32,
+    /// Open WebSocket connections in this gateway (`gateway.ws.max_connections`); keep it under
+    /// `gateway.max_connections`, which counts HTTP connections too.
+    pub max_connections: usize,
+    /// Messages per second a client may send (`gateway.ws.inbound_per_second`), as a burst too.
+    /// Read when a client connects.
+    pub inbound_per_second: u32,
+    /// Lifetime of a connection ticket (`gateway.ws.ticket_ttl`).
+    #[serde(with = "humantime_serde")]
+    pub ticket_ttl: Duration,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            queue: 256,
+            heartbeat: Duration::from_secs(30),
+            replay: 1_000,
+            max_per_token: 20_000,
+            // Leaves 192 of the listener's default 8,192 connections for HTTP.
+            max_connections: 8_000,
+            inbound_per_second: 10,
+            ticket_ttl: Duration::from_secs(30),
+        }
+    }
+}
+
 /// `[gateway]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -86,6 +127,10 @@ pub struct Config {
     pub upstream_timeout: Duration,
     pub rate_limit: RateLimit,
     pub login_rate_limit: LoginRateLimit,
+    /// Connections the gateway's listener holds at once, HTTP and WebSocket together
+    /// (`gateway.max_connections`, read at start-up); more wait in the accept backlog.
+    pub max_connections: usize,
+    pub ws: WsConfig,
 }
 
 impl Default for Config {
@@ -95,6 +140,8 @@ impl Default for Config {
             upstream_timeout: Duration::from_secs(60),
             rate_limit: RateLimit::default(),
             login_rate_limit: LoginRateLimit::default(),
+            max_connections: emrlab_common::server::MAX_CONNECTIONS,
+            ws: WsConfig::default(),
         }
     }
 }
@@ -177,6 +224,47 @@ pub const KNOBS: &[KnobSpec] = &[
             max: Duration::from_secs(600),
         },
         help: "wait for a service before answering 504",
+    },
+    KnobSpec {
+        name: "gateway.ws.queue",
+        kind: KnobKind::Int { min: 1, max: 65_536 },
+        help: "event messages queued per WebSocket client; a full queue closes it with 1013 (new connections)",
+    },
+    KnobSpec {
+        name: "gateway.ws.heartbeat",
+        kind: KnobKind::Duration {
+            min: Duration::from_millis(100),
+            max: Duration::from_secs(600),
+        },
+        help: "WebSocket ping period; a client silent for twice this is dropped",
+    },
+    KnobSpec {
+        name: "gateway.ws.replay",
+        kind: KnobKind::Int { min: 0, max: 100_000 },
+        help: "events kept per organisation for clients resuming with last_event_id",
+    },
+    KnobSpec {
+        name: "gateway.ws.max_per_token",
+        kind: KnobKind::Int { min: 1, max: 1_000_000 },
+        help: "open WebSocket connections per access token",
+    },
+    KnobSpec {
+        name: "gateway.ws.max_connections",
+        kind: KnobKind::Int { min: 1, max: 1_000_000 },
+        help: "open WebSocket connections in this gateway",
+    },
+    KnobSpec {
+        name: "gateway.ws.inbound_per_second",
+        kind: KnobKind::Int { min: 1, max: 10_000 },
+        help: "messages per second one WebSocket client may send (new connections)",
+    },
+    KnobSpec {
+        name: "gateway.ws.ticket_ttl",
+        kind: KnobKind::Duration {
+            min: SECOND,
+            max: Duration::from_secs(600),
+        },
+        help: "lifetime of a single-use WebSocket ticket",
     },
     KnobSpec {
         name: "auth.token_ttl",

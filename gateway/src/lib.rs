@@ -2,8 +2,11 @@
 //! request's token, rate-limits, answers the admin knob API and proxies the rest to the services
 //! over pooled HTTP. It depends on no service crate: services are URLs to it.
 //!
+//! It also hosts the WebSocket hub that fans the services' events out to clients (`ws`).
+//!
 //! Layout: `config` (settings and knobs), `login` (login and refresh), `credentials` (their SQL),
-//! `limit` (rate limiters), `guard` (token check and rate limit middleware), `proxy`, `admin`.
+//! `limit` (rate limiters), `guard` (token check and rate limit middleware), `proxy`, `admin`,
+//! `ws` (live events).
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -14,7 +17,7 @@ use axum::{
     routing::{any, get, post},
 };
 
-use emrlab_common::{auth::JwtKeys, db::AnyDb, knobs::KnobCell};
+use emrlab_common::{auth::JwtKeys, db::AnyDb, events::EventBus, knobs::KnobCell};
 
 mod admin;
 pub mod config;
@@ -24,8 +27,9 @@ mod limit;
 mod login;
 mod openapi;
 mod proxy;
+pub mod ws;
 
-pub use config::{Config, KNOBS, Settings, Upstream};
+pub use config::{Config, KNOBS, Settings, Upstream, WsConfig};
 
 /// Everything the gateway's handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -39,6 +43,9 @@ pub struct AppState {
     proxy: proxy::Proxy,
     http: reqwest::Client,
     upstreams: Arc<HashMap<&'static str, Upstream>>,
+    /// Where every transport's events arrive; the hub reads it.
+    bus: EventBus,
+    hub: ws::Hub,
 }
 
 impl FromRef<AppState> for Arc<JwtKeys> {
@@ -59,15 +66,21 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/sync/{*rest}"),
     ("GET", "/api/v1/handovers"),
     ("GET", "/api/v1/handovers/{*rest}"),
+    ("GET", "/api/v1/ws"),
+    ("POST", "/api/v1/ws/ticket"),
 ];
 
 impl AppState {
-    /// The gateway over its database (credentials) and the services it fronts.
-    pub fn new(settings: Settings, db: AnyDb, keys: Arc<JwtKeys>, upstreams: Vec<Upstream>) -> Self {
+    /// The gateway over its database (credentials) and the services it fronts; its WebSocket hub
+    /// fans out what arrives on `bus`.
+    pub fn new(settings: Settings, db: AnyDb, keys: Arc<JwtKeys>, upstreams: Vec<Upstream>, bus: EventBus) -> Self {
         let limits = Arc::new(limit::Limits::new(&settings.gateway));
         let hashing = Arc::new(login::Hashing::new(settings.auth.max_concurrent_hashes));
         let knobs = Arc::new(KnobCell::new("gateway", KNOBS, settings));
+        let hub = ws::Hub::new(&bus, knobs.clone());
         let state = Self {
+            bus,
+            hub,
             credentials: credentials::open(&db),
             knobs,
             keys,
@@ -83,6 +96,13 @@ impl AppState {
         };
         state.follow_knobs();
         state
+    }
+
+    /// Also delivers the events published on `channel` of the Redis at `url` (several gateways
+    /// then fan out the same events); stops when the gateway is dropped.
+    pub async fn listen_redis(&self, url: &str, channel: &str) -> Result<(), emrlab_common::cache::CacheError> {
+        emrlab_common::events::redis::listen(url, channel, self.bus.clone(), self.hub.stop_token()).await?;
+        Ok(())
     }
 
     /// Rebuilds limiters, the hashing semaphore and the pool when their knobs change.
@@ -129,12 +149,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sync/{*rest}", any(proxy::to_sync))
         .route("/api/v1/handovers", any(proxy::to_handovers))
         .route("/api/v1/handovers/{*rest}", any(proxy::to_handovers))
+        .route("/api/v1/ws/ticket", post(ws::issue_ticket))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::rate_limit))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::authenticate));
     let public = Router::new()
         .route("/api/v1/auth/login", post(login::login))
         .route("/api/v1/auth/refresh", post(login::refresh))
         .route("/api/v1/openapi.json", get(openapi::document))
+        // Its own check (header or ticket) and no request rate limit: see `ws`.
+        .route("/api/v1/ws", get(ws::connect))
+        .route("/internal/events", post(ws::publish_events))
         .route("/health", get(emrlab_common::server::health))
         .route("/ready", get(admin::ready))
         .route("/metrics", get(emrlab_common::metrics::endpoint));

@@ -24,6 +24,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "sync-performance",
         include_str!("../../scenarios/sync-performance.toml"),
     ),
+    (
+        "websocket-stress",
+        include_str!("../../scenarios/websocket-stress.toml"),
+    ),
 ];
 
 /// A built-in scenario's text.

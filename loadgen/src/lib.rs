@@ -79,6 +79,7 @@ pub fn ad_hoc(path: &str, rate: Option<f64>, vus: Option<u32>, duration: Duratio
                 expect: None,
                 within: None,
                 sync: None,
+                listen: None,
                 think: None,
                 repeat: 1,
                 every_nth_vu: None,

@@ -70,8 +70,11 @@ pub struct PlanStep {
 pub struct WsStep {
     pub path: Template,
     pub send: Option<Template>,
-    pub expect: Option<String>,
+    /// A template, so a VU can wait for the event of the task it just created (`${task_id}`).
+    pub expect: Option<Template>,
     pub within: std::time::Duration,
+    /// Read events for this long, recording each one's latency.
+    pub listen: Option<std::time::Duration>,
 }
 
 /// What a sync step does, its templates parsed.
@@ -196,8 +199,9 @@ impl Plan {
                         Ok::<_, String>(WsStep {
                             path: Template::parse(path)?,
                             send: step.send.as_deref().map(Template::parse).transpose()?,
-                            expect: step.expect.clone(),
+                            expect: step.expect.as_deref().map(Template::parse).transpose()?,
                             within: step.within.unwrap_or(std::time::Duration::from_secs(5)),
+                            listen: step.listen,
                         })
                     })
                     .transpose()

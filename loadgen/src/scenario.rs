@@ -143,6 +143,11 @@ pub struct Step {
     /// "state", … }`; its requests carry the step's headers.
     #[serde(default)]
     pub sync: Option<crate::device::SyncSpec>,
+    /// WebSocket: read event messages for this long, recording each one's latency as its
+    /// arrival minus its `time` field (the subscriber's view of mutation-to-event latency; the
+    /// clocks must agree, as on one machine).
+    #[serde(default, with = "humantime_serde")]
+    pub listen: Option<Duration>,
     /// Pause after the step: `"1s"`, `"1s..3s"` (uniform) or `"exp(2s)"` (exponential, that mean).
     #[serde(default)]
     pub think: Option<String>,
@@ -275,8 +280,11 @@ impl Scenario {
             if step.request.is_some() && step.ws.is_some() {
                 return bad(at, "a step is either a request or a WebSocket step");
             }
-            if (step.send.is_some() || step.expect.is_some()) && step.ws.is_none() {
-                return bad(at, "send and expect need ws = \"/path\"");
+            if (step.send.is_some() || step.expect.is_some() || step.listen.is_some()) && step.ws.is_none() {
+                return bad(at, "send, expect and listen need ws = \"/path\"");
+            }
+            if step.expect.is_some() && step.listen.is_some() {
+                return bad(at, "a WebSocket step either expects one message or listens for a while");
             }
             if step.sync.is_some() && (step.request.is_some() || step.ws.is_some()) {
                 return bad(at, "a sync step sends its own requests: no request or ws");

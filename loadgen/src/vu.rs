@@ -236,18 +236,49 @@ impl Vu {
             .map(|t| t.render(&self.vars, &mut self.rng))
             .transpose()
             .map_err(context)?;
+        let expected = ws
+            .expect
+            .as_ref()
+            .map(|t| t.render(&self.vars, &mut self.rng))
+            .transpose()
+            .map_err(context)?;
+        // Rendered only when a socket is to be opened: `Authorization = "Bearer ${token}"`.
+        let headers = if self.socket.is_none() {
+            step.headers
+                .iter()
+                .map(|(name, value)| Ok((name.clone(), value.render(&self.vars, &mut self.rng)?)))
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(context)?
+        } else {
+            Vec::new()
+        };
         let started = Instant::now();
         let result = async {
             if self.socket.is_none() {
                 let host = plan.target.host.to_str().map_err(|e| e.to_string())?;
-                self.socket = Some(crate::ws::Socket::connect(&plan.target.addr, host, &path).await?);
+                self.socket = Some(crate::ws::Socket::connect(&plan.target.addr, host, &path, &headers).await?);
             }
             let socket = self.socket.as_mut().ok_or("no socket")?;
             if let Some(message) = message {
                 socket.send(message).await?;
             }
-            if let Some(expected) = &ws.expect {
+            if let Some(expected) = &expected {
                 socket.expect(expected, ws.within).await?;
+            }
+            if let Some(period) = ws.listen {
+                socket
+                    .listen(period, |latency| {
+                        recorder.borrow_mut().record(Outcome {
+                            step: step.id,
+                            status: 101,
+                            uncorrected: latency,
+                            corrected: latency,
+                            failed: false,
+                            checks_passed: 0,
+                            checks_failed: 0,
+                        });
+                    })
+                    .await?;
             }
             Ok::<_, String>(())
         }
@@ -255,6 +286,11 @@ impl Vu {
         let uncorrected = started.elapsed();
         let corrected = intended.map_or(uncorrected, |i| i.elapsed());
         let ok = result.is_ok();
+        // A listening step's samples are its events' latencies, recorded as they arrived; the
+        // listening period itself is no latency.
+        if ok && ws.listen.is_some() {
+            return Ok(());
+        }
         recorder.borrow_mut().record(Outcome {
             step: step.id,
             status: if ok { 101 } else { 0 },

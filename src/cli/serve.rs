@@ -142,16 +142,25 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
                 .filter_map(|(vendor, url)| url.clone().map(|url| (vendor, url)))
                 .collect(),
             };
-            emrlab::bind_gateway(&cfg, keys, upstreams).await?.0
+            emrlab::bind_gateway(&cfg, keys, upstreams, emrlab_common::events::EventBus::new())
+                .await?
+                .0
         }
-        Component::Task => emrlab::bind_task(&cfg, keys, emr_url()?).await?.0,
+        Component::Task => {
+            let events = emrlab::event_publisher(&cfg, keys.clone(), None, "task").await?;
+            emrlab::bind_task(&cfg, keys, emr_url()?, events).await?.0
+        }
         Component::Sync => {
             let cache = emrlab_common::cache::open(cfg.redis_url(), "emrlab:")
                 .await
                 .context("connecting to Redis")?;
-            emrlab::bind_sync(&cfg, keys, cache, task_url()?).await?.0
+            let events = emrlab::event_publisher(&cfg, keys.clone(), None, "sync").await?;
+            emrlab::bind_sync(&cfg, keys, cache, task_url()?, events).await?.0
         }
-        Component::Handover => emrlab::bind_handover(&cfg, keys, task_url()?).await?.0,
+        Component::Handover => {
+            let events = emrlab::event_publisher(&cfg, keys.clone(), None, "handover").await?;
+            emrlab::bind_handover(&cfg, keys, task_url()?, events).await?.0
+        }
         // Stall returned before the configuration was loaded.
         Component::Emr | Component::Stall => {
             let epic = required(&services.epic_url, "EMRLAB_SERVICES__EPIC_URL", "where Epic is")?;

@@ -1,5 +1,5 @@
 //! emrlab plumbing shared by every service and the gateway: configuration and runtime knobs,
-//! database pools, the cache interface, auth claims and password hashing, the JSON error body,
+//! database pools, the cache interface, the event bus, auth claims and password hashing, the JSON error body,
 //! metrics, telemetry and the server/shutdown path.
 //!
 //! Not for domain types: no task, patient or route lives here. Two services that want one domain
@@ -10,6 +10,7 @@ pub mod cache;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod internal;
 pub mod knobs;

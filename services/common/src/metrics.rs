@@ -29,6 +29,12 @@ pub mod names {
     pub const HASH_DURATION: &str = "emrlab_auth_password_hash_duration_seconds";
     pub const HASHES_WAITING: &str = "emrlab_auth_password_hashes_waiting";
     pub const CACHE_REQUESTS: &str = "emrlab_cache_requests_total";
+    pub const EVENTS_PUBLISHED: &str = "emrlab_events_published_total";
+    pub const EVENTS_DROPPED: &str = "emrlab_events_dropped_total";
+    pub const EVENTS_RECEIVED: &str = "emrlab_events_received_total";
+    pub const EVENTS_DELIVERED: &str = "emrlab_events_delivered_total";
+    pub const WS_CONNECTIONS: &str = "emrlab_ws_connections_open";
+    pub const WS_DROPPED: &str = "emrlab_ws_clients_dropped_total";
 }
 
 /// Latency buckets in seconds: 1 ms to 60 s, dense where the SLOs sit (200 ms, 500 ms, 1 s, 2 s).
@@ -85,6 +91,18 @@ fn describe() {
     );
     describe_gauge!(names::HASHES_WAITING, "logins waiting for a password-hashing slot");
     describe_counter!(names::CACHE_REQUESTS, "cache lookups by cache and result");
+    describe_counter!(
+        names::EVENTS_PUBLISHED,
+        "events a service handed to the bus, by transport"
+    );
+    describe_counter!(
+        names::EVENTS_DROPPED,
+        "events lost on the way (queue full, transport down, hub behind), by reason"
+    );
+    describe_counter!(names::EVENTS_RECEIVED, "events the gateway received over Redis or HTTP");
+    describe_counter!(names::EVENTS_DELIVERED, "event messages queued to WebSocket clients");
+    describe_gauge!(names::WS_CONNECTIONS, "WebSocket connections open");
+    describe_counter!(names::WS_DROPPED, "WebSocket clients the gateway closed, by reason");
 }
 
 /// Creates a component's series before any traffic, so dashboards and alerts see them at once.

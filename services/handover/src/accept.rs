@@ -28,7 +28,7 @@ use emrlab_common::{auth::Caller, error::ApiError, extract::Path};
 use crate::{
     AppState,
     error::HandoverError,
-    events::HandoverEvent,
+    events::{self, HandoverEvent},
     handlers::{Actor, clinical_actor, may_decide, request_id},
     model::{Handover, HandoverId, Status},
     tasks::Reassignment,
@@ -84,8 +84,7 @@ async fn claim_reassign_settle(
     match settled {
         Ok(accepted) => {
             tracing::info!(handover_id = %id, tasks = accepted.tasks.len(), "handover accepted");
-            // Event seam: the live event stream picks `handover.accepted` up here.
-            state.events.publish(HandoverEvent::Accepted(&accepted));
+            events::publish(&state.events, org, HandoverEvent::Accepted(&accepted));
             Ok(accepted)
         }
         // A lost claim is another accept's to settle: leave it alone.

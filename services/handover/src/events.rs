@@ -1,7 +1,12 @@
-//! Where handover events leave the service: `handover.requested` once a handover is stored,
-//! `handover.accepted` once its tasks are reassigned. The platform's event bus (issue 6's live
-//! events) plugs in by replacing [`AppState::events`](crate::AppState); until then the events
-//! are only logged, by id.
+//! The handover service's live events: `handover.requested` once a handover is stored,
+//! `handover.accepted` once its tasks are reassigned, each carrying the handover as the REST API
+//! returns it, routed to its ward and to both practitioners. Published after the change is
+//! committed and never waited for: a lost event never undoes the change.
+
+use emrlab_common::{
+    auth::{OrgId, UserId},
+    events::{Event, EventPublisher},
+};
 
 use crate::model::Handover;
 
@@ -31,18 +36,16 @@ impl HandoverEvent<'_> {
     }
 }
 
-/// Receives every handover event after the change it reports is committed. Must not block:
-/// it runs on the request's path.
-pub trait EventSink: Send + Sync + 'static {
-    /// Publishes one event (best effort: a lost event never undoes the change).
-    fn publish(&self, event: HandoverEvent<'_>);
-}
-
-/// The sink until the bus exists: a debug line per event, ids only.
-pub struct LogEvents;
-
-impl EventSink for LogEvents {
-    fn publish(&self, event: HandoverEvent<'_>) {
-        tracing::debug!(event = event.kind(), handover_id = %event.handover().id, "handover event");
-    }
+/// Publishes one event of the organisation `org`.
+pub fn publish(events: &EventPublisher, org: OrgId, event: HandoverEvent<'_>) {
+    let handover = event.handover();
+    let Ok(payload) = serde_json::to_value(handover) else {
+        return;
+    };
+    let parties = [handover.from_practitioner_id, handover.to_practitioner_id].map(UserId);
+    events.publish(
+        Event::new(event.kind(), org, payload)
+            .ward(handover.ward_id)
+            .for_users(parties),
+    );
 }

@@ -19,7 +19,7 @@ use emrlab_common::{
 use crate::{
     AppState,
     error::HandoverError,
-    events::HandoverEvent,
+    events::{self, HandoverEvent},
     listing::{ListQuery, Page, encode_cursor},
     model::{Handover, HandoverBody, HandoverId, HandoverTask, NewHandover, RejectBody, Status},
 };
@@ -114,8 +114,7 @@ pub async fn create_handover(
         .collect();
     let handover = state.store.insert_handover(actor.org, &new, &tasks).await?;
     tracing::info!(handover_id = %handover.id, tasks = tasks.len(), "handover requested");
-    // Event seam: the live event stream picks `handover.requested` up here.
-    state.events.publish(HandoverEvent::Requested(&handover));
+    events::publish(&state.events, actor.org, HandoverEvent::Requested(&handover));
     let mut response = (StatusCode::CREATED, axum::Json(&handover)).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/handovers/{}", handover.id)) {
         response.headers_mut().insert(header::LOCATION, location);

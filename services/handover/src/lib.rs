@@ -48,9 +48,8 @@ pub struct AppState {
     pub db: AnyDb,
     /// The task service, which owns the tasks a handover names.
     pub tasks: tasks::TaskClient,
-    /// Where `handover.requested` and `handover.accepted` go; logged only until the event bus
-    /// replaces it.
-    pub events: Arc<dyn events::EventSink>,
+    /// Where `handover.requested` and `handover.accepted` go: the platform's event bus.
+    pub events: emrlab_common::events::EventPublisher,
 }
 
 impl FromRef<AppState> for Arc<JwtKeys> {
@@ -62,7 +61,13 @@ impl FromRef<AppState> for Arc<JwtKeys> {
 impl AppState {
     /// State over an open database; a `db.*` knob change swaps the pool in. `task_url` is the
     /// task service's base URL, e.g. `http://127.0.0.1:41234`.
-    pub fn new(settings: Settings, db: AnyDb, keys: Arc<JwtKeys>, task_url: String) -> Self {
+    pub fn new(
+        settings: Settings,
+        db: AnyDb,
+        keys: Arc<JwtKeys>,
+        task_url: String,
+        events: emrlab_common::events::EventPublisher,
+    ) -> Self {
         let knobs = Arc::new(KnobCell::new("handover", KNOBS, settings));
         let mut changes = knobs.subscribe();
         let pool = db.clone();
@@ -83,7 +88,7 @@ impl AppState {
             tasks: tasks::TaskClient::new(task_url, keys.clone()),
             keys,
             db,
-            events: Arc::new(events::LogEvents),
+            events,
         }
     }
 }

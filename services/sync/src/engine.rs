@@ -6,7 +6,11 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
-use emrlab_common::{auth::OrgId, error::ApiError};
+use emrlab_common::{
+    auth::{OrgId, UserId},
+    error::ApiError,
+    events::{Event, EventPublisher},
+};
 
 use crate::{
     FieldValue, ReplicaId, TaskDoc,
@@ -29,6 +33,8 @@ const STRIPES: usize = 64;
 pub struct Engine {
     pub docs: DocStore,
     pub tasks: TaskClient,
+    /// Where `sync.conflict` goes when a merge puts a task in conflict.
+    events: EventPublisher,
     stripes: Vec<tokio::sync::Mutex<()>>,
 }
 
@@ -42,10 +48,11 @@ struct Loaded {
 
 impl Engine {
     /// An engine over a document store and the task service.
-    pub fn new(docs: DocStore, tasks: TaskClient) -> Self {
+    pub fn new(docs: DocStore, tasks: TaskClient, events: EventPublisher) -> Self {
         Self {
             docs,
             tasks,
+            events,
             stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
         }
     }
@@ -120,6 +127,7 @@ impl Engine {
                             report.conflicted_tasks.push(*id);
                             if !before.contains(id) {
                                 report.new_conflicts.push(*id);
+                                self.announce_conflict(org, &batch.device, entry);
                             }
                         }
                         report.clocks.insert(*id, entry.doc.clock().clone());
@@ -132,6 +140,21 @@ impl Engine {
             }
         }
         Err(ApiError::unavailable("the tasks kept changing while merging; send the batch again").into())
+    }
+
+    /// `sync.conflict`: the task, its conflicted fields and the device whose batch made it, to
+    /// the task's ward and assignee, so someone resolves it.
+    fn announce_conflict(&self, org: OrgId, device: &ReplicaId, entry: &Loaded) {
+        let view = entry.doc.view();
+        let payload = serde_json::json!({
+            "task_id": entry.row.id,
+            "conflicted_fields": view.conflicted_fields,
+            "device_id": device,
+        });
+        let event = Event::new("sync.conflict", org, payload)
+            .ward(entry.row.ward_id)
+            .for_users(entry.row.assignee_id.map(UserId));
+        self.events.publish(event);
     }
 
     /// Brings documents up to date with their rows and stores them without device changes: the

@@ -63,20 +63,21 @@ impl FromRef<AppState> for Arc<JwtKeys> {
 
 impl AppState {
     /// State over the platform's database, writing task rows through the task service at
-    /// `task_url`; `cache` serves `sync.clock_store = cached` (Redis when configured). Starts the
-    /// async workers, so it must run inside a tokio runtime.
+    /// `task_url`; `cache` serves `sync.clock_store = cached` (Redis when configured); `events`
+    /// takes `sync.conflict`. Starts the async workers, so it must run inside a tokio runtime.
     pub fn new(
         settings: Settings,
         db: AnyDb,
         keys: Arc<JwtKeys>,
         cache: Arc<dyn Cache>,
         task_url: String,
+        events: emrlab_common::events::EventPublisher,
     ) -> anyhow::Result<Self> {
         let workers = settings.sync.workers;
         let knobs = Arc::new(KnobCell::new("sync", KNOBS, settings));
         let docs = doc_cache::DocStore::new(storage::open(&db), cache, knobs.clone());
         let tasks = tasks::TaskClient::new(task_url, keys.clone())?;
-        let engine = Arc::new(engine::Engine::new(docs, tasks));
+        let engine = Arc::new(engine::Engine::new(docs, tasks, events));
         let jobs = jobs::Jobs::start(engine.clone(), knobs.clone(), workers);
         let state = Self {
             knobs,

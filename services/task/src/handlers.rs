@@ -17,6 +17,7 @@ use emrlab_common::{
 use crate::{
     AppState,
     error::TaskError,
+    events,
     listing::{ListQuery, Page, PageRequest, encode_cursor},
     model::{Actor, NewTask, Task, TaskBody, TaskChange, TaskId},
 };
@@ -55,6 +56,7 @@ pub async fn create_task(
     let actor = clinical_actor(&caller)?;
     let task = state.store.insert_task(actor, NewTask::parse(body)?).await?;
     tracing::info!(task_id = %task.id, "task created");
+    events::publish(&state, events::CREATED, actor.org, &task);
     let location = format!("/tasks/{}", task.id);
     Ok(with_etag(StatusCode::CREATED, task, Some((header::LOCATION, location))))
 }
@@ -121,6 +123,8 @@ pub async fn update_task(
         .store
         .update_task(actor, TaskId(id), Some(expected), &change)
         .await?;
+    let kind = events::kind_of_update(&task, change.status.is_some());
+    events::publish(&state, kind, actor.org, &task);
     Ok(with_etag(StatusCode::OK, task, None))
 }
 
@@ -156,6 +160,7 @@ pub async fn complete_task(
         .store
         .update_task(actor, TaskId(id), expected, &TaskChange::complete())
         .await?;
+    events::publish(&state, events::COMPLETED, actor.org, &task);
     Ok(with_etag(StatusCode::OK, task, None))
 }
 

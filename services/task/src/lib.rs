@@ -5,7 +5,8 @@
 //! `handlers`, `verify` (checking a task against the vendor's copy) and `emr` (the EMR service it
 //! asks), `replica` (the rows the sync service merges into), `internal` (the endpoints the
 //! handover service calls), `storage` (one SQL implementation for both backends), `seed`
-//! (deterministic data).
+//! (deterministic data), `events` (what it publishes on the event bus for the gateway's
+//! WebSocket clients).
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -20,11 +21,13 @@ use emrlab_common::{
     auth::JwtKeys,
     config::DbConfig,
     db::AnyDb,
+    events::EventPublisher,
     knobs::{DB_KNOBS, KnobCell, KnobKind, KnobSpec},
 };
 
 pub mod emr;
 pub mod error;
+pub mod events;
 mod handlers;
 pub mod internal;
 pub mod listing;
@@ -122,6 +125,8 @@ pub struct AppState {
     pub db: AnyDb,
     /// The EMR service, asked to compare a task with the vendor's copy.
     pub emr: emr::EmrClient,
+    /// Where task events go (the gateway's hub, in process, over Redis or over HTTP).
+    pub events: EventPublisher,
 }
 
 impl FromRef<AppState> for Arc<JwtKeys> {
@@ -132,8 +137,8 @@ impl FromRef<AppState> for Arc<JwtKeys> {
 
 impl AppState {
     /// State over an open database; a `db.*` knob change swaps the pool in. `emr_url` is the EMR
-    /// service's base URL, e.g. `http://127.0.0.1:41234`.
-    pub fn new(settings: Settings, db: AnyDb, keys: Arc<JwtKeys>, emr_url: String) -> Self {
+    /// service's base URL, e.g. `http://127.0.0.1:41234`; `events` receives every change.
+    pub fn new(settings: Settings, db: AnyDb, keys: Arc<JwtKeys>, emr_url: String, events: EventPublisher) -> Self {
         let knobs = Arc::new(KnobCell::new("task", KNOBS, settings));
         let mut changes = knobs.subscribe();
         let pool = db.clone();
@@ -154,6 +159,7 @@ impl AppState {
             keys,
             db,
             emr: emr::EmrClient::new(emr_url),
+            events,
         }
     }
 }

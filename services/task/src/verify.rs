@@ -23,6 +23,7 @@ use crate::{
     AppState,
     emr::{Comparison, Difference, Failure, Forwarded},
     error::TaskError,
+    events,
     handlers::clinical_actor,
     metrics,
     model::{TaskId, Verification},
@@ -109,23 +110,25 @@ async fn verify(
 ) -> Result<Result<Comparison, Failure>, TaskError> {
     let settings = state.knobs.get();
     let (mode, timeout) = (settings.tasks.verify_mode, settings.tasks.verify_timeout);
-    let outcome = match mode {
+    let (outcome, task) = match mode {
         VerifyMode::ReleaseFirst => {
             let task = state.store.fetch_task(org, id).await?;
             let outcome = state.emr.verify(&task, &forwarded, timeout).await;
-            state
+            let task = state
                 .store
                 .record_verification(org, id, state_of(&outcome), db::now())
                 .await?;
-            outcome
+            (outcome, task)
         }
         VerifyMode::InTransaction => {
             let locked = state.store.lock_task(org, id).await?;
             let outcome = state.emr.verify(locked.task(), &forwarded, timeout).await;
-            locked.record_verification(state_of(&outcome), db::now()).await?;
-            outcome
+            let task = locked.record_verification(state_of(&outcome), db::now()).await?;
+            (outcome, task)
         }
     };
+    // After the write, so a client that reacts to the event reads the recorded outcome.
+    events::publish(state, events::VERIFIED, org, &task);
     let stored = state_of(&outcome);
     metrics::record(stored);
     tracing::info!(task_id = %id, ?mode, state = stored.as_str(), "verification recorded");
