@@ -551,3 +551,23 @@ async fn a_task_service_that_is_down_is_a_503_and_nothing_is_written() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn the_receiver_sees_the_handover_requested_and_accepted_live() {
+    let app = support::spawn_app().await;
+    let (giver, receiver) = (staff(&app, "nurse.0001").await, staff(&app, "nurse.0002").await);
+    let ward = some_ward(&app, &giver.token).await;
+    let task = task_for(&app, &giver, &giver, "Obs round").await;
+    let mut ws = support::ws::connect(&app, "", &receiver.token).await;
+    ws.send(json!({"type": "subscribe", "mine": true})).await;
+    let created = handover(&app, &giver, &receiver, &ward, &[&task]).await;
+    let requested = ws.next_event("handover.requested").await;
+    assert_eq!(requested["payload"]["id"], created["id"]);
+    let (status, _) = decide(&app, &receiver, &created, "accept", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let accepted = ws.next_event("handover.accepted").await;
+    assert_eq!(
+        (&accepted["payload"]["id"], &accepted["payload"]["status"]),
+        (&created["id"], &json!("accepted"))
+    );
+}

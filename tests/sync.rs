@@ -263,3 +263,28 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
     );
     assert_eq!(task(&app, &token, id).await["version"], 1);
 }
+
+#[tokio::test]
+async fn a_conflict_reaches_websocket_clients_as_sync_conflict() {
+    let app = support::spawn_app().await;
+    let token = app.login("nurse.0001").await;
+    let created = app.create_task(&token, "Obs round").await;
+    let id = created["id"].as_str().unwrap();
+    let (doc, _) = init(&app, &token, "tablet-a", id).await;
+    init(&app, &token, "tablet-b", id).await;
+    let mut ws = support::ws::connect(&app, "", &token).await;
+    for (device, title) in [("tablet-a", "Obs round, bay 2"), ("tablet-b", "Obs round, bay 3")] {
+        let set = json!({"set": {"field": "title", "value": title}});
+        let response = sync(&app, &token, device, vec![change(id, device, 1, &doc["clock"], set)]).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let event = ws.next_event("sync.conflict").await;
+    assert_eq!(
+        (
+            &event["payload"]["task_id"],
+            &event["payload"]["conflicted_fields"],
+            &event["payload"]["device_id"]
+        ),
+        (&json!(id), &json!(["title"]), &json!("tablet-b"))
+    );
+}

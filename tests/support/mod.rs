@@ -10,6 +10,8 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use emrlab::PlatformConfig;
 
+pub mod ws;
+
 /// Which database a test app runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
