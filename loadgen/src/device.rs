@@ -198,9 +198,13 @@ impl Device {
     }
 
     /// Takes a push answer: 200 brings every touched task's clock up to the server's; 202 leaves
-    /// the device's own view (it learns the rest at its next `state` or `init`). Anything else
-    /// means the device's view is off: it registers again at its next `init`.
+    /// the device's own view (it learns the rest at its next `state` or `init`). A busy server
+    /// (429, 503) or no answer keeps the changes for the next push, as a device would; anything
+    /// else means the device's view is off: it registers again at its next `init`.
     pub fn pushed(&mut self, status: u16, answer: &Value) {
+        if matches!(status, 0 | 429 | 503) {
+            return;
+        }
         self.pending.clear();
         match status {
             200 => {
@@ -309,6 +313,16 @@ mod tests {
                 .iter()
                 .all(|c| c["context"]["server"] == 7 && c["context"].get("d").is_none())
         );
+    }
+
+    #[test]
+    fn a_busy_server_keeps_the_changes_for_the_next_push() {
+        let mut device = Device::default();
+        let mut rng = StdRng::seed_from_u64(4);
+        device.take_snapshot("d".into(), &snapshot(), 1, 0).unwrap();
+        device.edit(3, &[], 0.0, &mut rng);
+        device.pushed(503, &json!({"error": "sync_queue_full"}));
+        assert!(device.registered() && device.pending() == 3);
     }
 
     #[test]

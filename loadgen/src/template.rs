@@ -227,7 +227,9 @@ pub fn parse_request_line(line: &str) -> Result<(Method, Template), String> {
     Ok((method, Template::parse(path)?))
 }
 
-/// The value at a path such as `data.items[0].id`; `[*]` maps over an array and yields a list.
+/// The value at a path such as `data.items[0].id`; `[*]` maps over an array and yields a list of
+/// the values that are there and not null (`items[*].assignee_id` lists the assigned ones, so a
+/// `${pick:…}` never draws a null).
 pub fn json_path(value: &Value, path: &str) -> Option<Value> {
     let mut current = vec![value.clone()];
     let mut spread = false;
@@ -254,7 +256,7 @@ pub fn json_path(value: &Value, path: &str) -> Option<Value> {
         }
     }
     if spread {
-        Some(Value::Array(current))
+        Some(Value::Array(current.into_iter().filter(|v| !v.is_null()).collect()))
     } else {
         current.into_iter().next()
     }
@@ -299,9 +301,14 @@ mod tests {
 
     #[test]
     fn json_paths_index_and_spread() {
-        let v = json!({"items": [{"id": "a"}, {"id": "b"}], "data": {"verified": true}});
+        let v = json!({"items": [{"id": "a", "to": null}, {"id": "b", "to": "x"}], "data": {"verified": true}});
         assert_eq!(json_path(&v, "items[1].id"), Some(json!("b")));
         assert_eq!(json_path(&v, "items[*].id"), Some(json!(["a", "b"])));
+        assert_eq!(
+            json_path(&v, "items[*].to"),
+            Some(json!(["x"])),
+            "nulls are left out of a list"
+        );
         assert_eq!(json_path(&v, "data.verified"), Some(json!(true)));
         assert_eq!(json_path(&v, "data.missing"), None);
     }

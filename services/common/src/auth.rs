@@ -220,6 +220,17 @@ pub fn hash_cost(stored: &str) -> Option<u32> {
 /// The verified caller of a user-facing route.
 pub struct Caller(pub Claims);
 
+impl Caller {
+    /// The caller's claims if its role may see clinical data (403 otherwise): the operator runs
+    /// the platform, and clinical data is for the organisation's own staff.
+    pub fn clinical(&self) -> Result<&Claims, ApiError> {
+        if self.0.role == Role::Operator {
+            return Err(ApiError::forbidden("the operator role has no access to clinical data"));
+        }
+        Ok(&self.0)
+    }
+}
+
 /// The token from `Authorization: Bearer …`, if any.
 pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;

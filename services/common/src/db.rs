@@ -222,6 +222,26 @@ impl AnyDb {
         }
     }
 
+    /// Swaps in a new pool whenever the `db.*` knobs of a component (`pool` picks them out of
+    /// its settings) change; the watcher ends when the knob cell, and so the service, is dropped.
+    pub fn follow_knobs<T>(&self, knobs: &crate::knobs::KnobCell<T>, pool: fn(&T) -> &DbConfig)
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Default + Send + Sync + 'static,
+    {
+        let mut changes = knobs.subscribe();
+        let db = self.clone();
+        tokio::spawn(async move {
+            let mut current = pool(&changes.borrow()).clone();
+            while changes.changed().await.is_ok() {
+                let next = pool(&changes.borrow()).clone();
+                if next != current {
+                    db.reconfigure(&next);
+                    current = next;
+                }
+            }
+        });
+    }
+
     /// Closes the pool (at shutdown).
     pub async fn close(&self) {
         match self {

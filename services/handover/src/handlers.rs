@@ -35,13 +35,11 @@ pub struct Actor {
 /// The operator runs the platform; clinical data is for the organisation's own staff (as on
 /// tasks). Every clinical role may create and list handovers.
 pub(crate) fn clinical_actor(caller: &Caller) -> Result<Actor, ApiError> {
-    if caller.0.role == Role::Operator {
-        return Err(ApiError::forbidden("the operator role has no access to clinical data"));
-    }
+    let claims = caller.clinical()?;
     Ok(Actor {
-        org: caller.0.org,
-        user: caller.0.sub,
-        role: caller.0.role,
+        org: claims.org,
+        user: claims.sub,
+        role: claims.role,
     })
 }
 

@@ -69,19 +69,7 @@ impl AppState {
         events: emrlab_common::events::EventPublisher,
     ) -> Self {
         let knobs = Arc::new(KnobCell::new("handover", KNOBS, settings));
-        let mut changes = knobs.subscribe();
-        let pool = db.clone();
-        tokio::spawn(async move {
-            let mut current = changes.borrow().db.clone();
-            // Ends when the knob cell (and with it the service) is dropped.
-            while changes.changed().await.is_ok() {
-                let next = changes.borrow().db.clone();
-                if next != current {
-                    pool.reconfigure(&next);
-                    current = next;
-                }
-            }
-        });
+        db.follow_knobs(&knobs, |s| &s.db);
         Self {
             store: storage::open(&db),
             knobs,

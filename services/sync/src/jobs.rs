@@ -3,6 +3,10 @@
 //! workers merge queued batches. The queue is bounded by `sync.queue_capacity` (503 with
 //! Retry-After when full, so devices back off instead of piling up), and recorded in the
 //! database, so a 202 survives a restart: queued jobs are queued again at start-up.
+//!
+//! Each worker has its own queue, and a device's batches always go to the same one: a device's
+//! changes must be merged in the order it sent them (its counters run on from one batch to the
+//! next), and two workers racing for one device's batches would refuse the later as a gap.
 
 use std::{
     sync::{
@@ -12,7 +16,7 @@ use std::{
     time::Instant,
 };
 
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use emrlab_common::{auth::OrgId, error::ApiError, knobs::KnobCell};
@@ -38,10 +42,10 @@ struct Job {
     batch: Batch,
 }
 
-/// The queue and its workers.
+/// The queues and their workers.
 #[derive(Clone)]
 pub struct Jobs {
-    tx: mpsc::Sender<Job>,
+    queues: Arc<[mpsc::Sender<Job>]>,
     depth: Arc<AtomicUsize>,
     knobs: Arc<KnobCell<Settings>>,
 }
@@ -49,13 +53,15 @@ pub struct Jobs {
 impl Jobs {
     /// Starts `workers` workers merging with `engine`, and queues again what a previous run left.
     pub fn start(engine: Arc<Engine>, knobs: Arc<KnobCell<Settings>>, workers: u32) -> Self {
-        let (tx, rx) = mpsc::channel(CHANNEL_BOUND);
-        let rx = Arc::new(Mutex::new(rx));
         let depth = Arc::new(AtomicUsize::new(0));
-        for _ in 0..workers.max(1) {
-            tokio::spawn(work(engine.clone(), rx.clone(), depth.clone()));
-        }
-        let jobs = Self { tx, depth, knobs };
+        let queues: Arc<[mpsc::Sender<Job>]> = (0..workers.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(CHANNEL_BOUND);
+                tokio::spawn(work(engine.clone(), rx, depth.clone()));
+                tx
+            })
+            .collect();
+        let jobs = Self { queues, depth, knobs };
         tokio::spawn(jobs.clone().requeue(engine));
         jobs
     }
@@ -97,7 +103,11 @@ impl Jobs {
     fn push(&self, job: Job) -> Result<(), ServiceError> {
         let depth = self.depth.fetch_add(1, Ordering::Relaxed) + 1;
         metrics::queue_depth(depth);
-        self.tx.try_send(job).map_err(|_| {
+        // The device's queue, so its batches keep their order (see the module docs).
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&(job.org.0, job.batch.device.as_str()), &mut hasher);
+        let index = std::hash::Hasher::finish(&hasher) as usize % self.queues.len();
+        self.queues[index].try_send(job).map_err(|_| {
             self.depth.fetch_sub(1, Ordering::Relaxed);
             ServiceError::Rejected(ApiError::unavailable("the sync queue is full; retry shortly"))
         })
@@ -134,10 +144,10 @@ impl Jobs {
     }
 }
 
-/// One worker: merges queued batches until the service stops.
-async fn work(engine: Arc<Engine>, rx: Arc<Mutex<mpsc::Receiver<Job>>>, depth: Arc<AtomicUsize>) {
+/// One worker: merges its queue's batches, in order, until the service stops.
+async fn work(engine: Arc<Engine>, mut rx: mpsc::Receiver<Job>, depth: Arc<AtomicUsize>) {
     loop {
-        let Some(job) = rx.lock().await.recv().await else {
+        let Some(job) = rx.recv().await else {
             return;
         };
         metrics::queue_depth(depth.fetch_sub(1, Ordering::Relaxed).saturating_sub(1));

@@ -79,31 +79,14 @@ impl AppState {
         let tasks = tasks::TaskClient::new(task_url, keys.clone())?;
         let engine = Arc::new(engine::Engine::new(docs, tasks, events));
         let jobs = jobs::Jobs::start(engine.clone(), knobs.clone(), workers);
-        let state = Self {
+        db.follow_knobs(&knobs, |s| &s.db);
+        Ok(Self {
             knobs,
             keys,
             db,
             engine,
             jobs,
-        };
-        state.follow_pool_knobs();
-        Ok(state)
-    }
-
-    /// Swaps the pool in when a `db.*` knob changes.
-    fn follow_pool_knobs(&self) {
-        let mut changes = self.knobs.subscribe();
-        let pool = self.db.clone();
-        tokio::spawn(async move {
-            let mut current = changes.borrow().db.clone();
-            while changes.changed().await.is_ok() {
-                let next = changes.borrow().db.clone();
-                if next != current {
-                    pool.reconfigure(&next);
-                    current = next;
-                }
-            }
-        });
+        })
     }
 }
 

@@ -9,7 +9,7 @@ use axum::{
 use uuid::Uuid;
 
 use emrlab_common::{
-    auth::{Caller, Role},
+    auth::Caller,
     error::ApiError,
     extract::{Json, Path, Query, is_json, parse_json},
 };
@@ -24,12 +24,10 @@ use crate::{
 
 /// The operator runs the platform; clinical data is for the organisation's own staff.
 pub(crate) fn clinical_actor(caller: &Caller) -> Result<Actor, ApiError> {
-    if caller.0.role == Role::Operator {
-        return Err(ApiError::forbidden("the operator role has no access to clinical data"));
-    }
+    let claims = caller.clinical()?;
     Ok(Actor {
-        org: caller.0.org,
-        user: caller.0.sub,
+        org: claims.org,
+        user: claims.sub,
     })
 }
 
