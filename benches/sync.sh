@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # sync.sh: offline-sync batch throughput and latency, inline and async, against a reference
-# measured in the same run: single edits through the task REST API (PUT /api/v1/tasks/{id}).
+# measured in the same run: single writes through the task REST API (POST /api/v1/tasks).
 #
 #   benches/sync.sh
 #
-#   R      PUT /api/v1/tasks/{id} (one change per request, wrk)           the reference, changes/s
+#   R      POST /api/v1/tasks (one write per request, wrk)               the reference, writes/s
 #   I10    POST /api/v1/sync/changes, batches of 10, sync.mode = inline
 #   I100   … batches of 100
 #   I1000  … batches of 1,000 (the seed's largest)
@@ -15,7 +15,7 @@
 # what the server merged (emrlab_sync_changes_total, applied) from the start of the run until the
 # async queue drained, so async mode is not flattered by its quick 202s; "p95 ms" is what the
 # devices waited for a batch's answer (a 202 in async mode). "÷ R" compares changes merged per
-# second with REST edits per second. Progress goes to stderr, the table to stdout.
+# second with REST writes per second. Progress goes to stderr, the table to stdout.
 #
 # Environment: BENCH_VUS (8), BENCH_DURATION (seconds, 15), BENCH_CONNECTIONS (wrk, 32),
 # BENCH_WARMUP (seconds, 3), BENCH_THREADS (wrk threads, 2), BENCH_KEEP=1 keeps the temp dir.
@@ -59,24 +59,10 @@ metric() { # NAME FILTER: the sum of a metric's series matching FILTER (a regex)
     curl -fsS "$EM_URL/metrics" | awk -v n="$1" -v f="$2" '$1 ~ "^" n && $1 ~ f { s += $NF } END { printf "%.0f\n", s }'
 }
 
-# The reference: one change per request through the task API, on the task login_and_pick chose.
-cat >"$WORK/put.lua" <<'EOF'
-wrk.method = "PUT"
-wrk.headers["content-type"] = "application/json"
-local priorities = {"routine", "urgent", "asap", "stat"}
-local n = 0
-request = function()
-    n = n + 1
-    return wrk.format(nil, nil, nil, '{"priority": "' .. priorities[n % 4 + 1] .. '"}')
-end
-EOF
-# The task login_and_pick created (an open one: a seeded task may be completed, and final).
-EDIT_ID=$(jq -er .id "$WORK/probe.txt") || die "no task in $(cat "$WORK/probe.txt")"
-code=$(curl -sS -o "$WORK/put.txt" -w '%{http_code}' -X PUT "$EM_URL/api/v1/tasks/$EDIT_ID" \
-    -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"priority": "urgent"}')
-[[ $code == 200 ]] || die "PUT /api/v1/tasks/$EDIT_ID answered $code: $(cat "$WORK/put.txt")"
-run_wrk R "PUT /tasks/{id}, one change a request" "$EM_PID" "$EM_URL/api/v1/tasks/$EDIT_ID" \
-    -H "authorization: Bearer $TOKEN" -s "$WORK/put.lua"
+# The reference: one write per request through the task API (a create: the task row and its audit
+# row, benches/create_task.lua). A PUT needs the version it read, which wrk cannot follow.
+BENCH_TOKEN=$TOKEN BENCH_PATIENT_ID=$PATIENT_ID run_wrk R "POST /tasks, one write a request" "$EM_PID" "$EM_URL" \
+    -s "$ROOT/benches/create_task.lua"
 
 declare -A CPS BP95 BATCHES
 # sync_run KEY MODE SIZE: one emrlab load run of devices pushing batches of SIZE in MODE
