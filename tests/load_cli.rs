@@ -102,3 +102,50 @@ async fn the_built_in_scenarios_are_listed() {
     let output = load(vec!["--list".into()]).await;
     assert!(String::from_utf8_lossy(&output.stdout).contains("api-baseline"));
 }
+
+/// A think-only step before the first request: a deliberate pause, not the request's latency.
+const PAUSE_FIRST: &str = r#"
+name = "pause"
+[load]
+model = "closed"
+start = 2
+stages = [{ duration = "2s", target = 2 }]
+[[flows]]
+name = "pause then get"
+steps = [{ name = "pause", think = "300ms" }, { name = "root", request = "GET /", check = { status = [200] } }]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_before_the_first_request_is_not_counted_as_its_latency() {
+    let (url, _stop) = stall_url().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pause.toml");
+    std::fs::write(&file, PAUSE_FIRST).unwrap();
+    let out = dir.path().join("pause.json");
+    let args = vec![
+        file.display().to_string(),
+        "--url".into(),
+        url,
+        "--quiet".into(),
+        "--no-scrape".into(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    let output = load(args).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let root = result["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "root")
+        .unwrap();
+    // The stall server answers at once by default; 300 ms would mean the pause was counted.
+    let p50 = root["corrected"]["p50_ms"].as_f64().unwrap();
+    assert!(root["requests"].as_u64().unwrap() > 0 && p50 < 300.0, "p50 {p50} ms");
+}

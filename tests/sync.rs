@@ -320,3 +320,45 @@ on_both_backends! {
         assert_eq!(task(&app, &token, id).await["conflict"], true);
     }
 }
+
+#[tokio::test]
+async fn every_device_gets_the_snapshot_newest_task_first_whatever_synced_since() {
+    let app = support::spawn_app().await;
+    let token = app.login("nurse.0001").await;
+    let order = |body: &Value| -> Vec<String> {
+        body["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["task_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first: Value = app
+        .post(&token, "/api/v1/sync/init", json!({"device_id": "tablet-a"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids = order(&first);
+    let oldest = first["tasks"].as_array().unwrap().last().unwrap().clone();
+    let set = json!({"set": {"field": "description", "value": "moved"}});
+    let merged = sync(
+        &app,
+        &token,
+        "tablet-a",
+        vec![change(ids.last().unwrap(), "tablet-a", 1, &oldest["doc"]["clock"], set)],
+    )
+    .await;
+    assert_eq!(merged.status(), StatusCode::OK);
+    let second: Value = app
+        .post(&token, "/api/v1/sync/init", json!({"device_id": "tablet-b"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        order(&second),
+        ids,
+        "a device shares tasks out by their place in the snapshot"
+    );
+}

@@ -148,7 +148,13 @@ impl Vu {
                     }
                 }
                 if let Some(think) = step.think {
-                    tokio::time::sleep(think.sample(&mut self.rng)).await;
+                    let pause = think.sample(&mut self.rng);
+                    tokio::time::sleep(pause).await;
+                    // A pause is not latency: a request not sent yet (after a step that sends
+                    // none) was meant to go that much later.
+                    if let Some(at) = intended.as_mut() {
+                        *at += pause;
+                    }
                 }
             }
         }

@@ -59,7 +59,11 @@ pub async fn init(
     let limit = state.knobs.get().sync.snapshot_limit;
     let rows = state.engine.tasks.newest(org, body.ward_id, limit).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let docs = state.engine.refresh(org, actor, &ids).await?;
+    let mut docs = state.engine.refresh(org, actor, &ids).await?;
+    // Newest task first, as the rows came: every device sees one order, whatever order the
+    // documents were last stored in.
+    let rank: std::collections::HashMap<Uuid, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    docs.sort_by_key(|d| rank.get(&d.task_id).copied().unwrap_or(usize::MAX));
     state.engine.docs.store.register_device(org, &device, actor).await?;
     let clock = state.engine.docs.position(org).await?;
     tracing::info!(device = %device, tasks = docs.len(), "device registered");
