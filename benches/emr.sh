@@ -47,15 +47,7 @@ CLEANUP_HOOKS+=(redis_down)
 
 start_emrlab sqlite --redis-url "$REDIS_URL"
 login_and_pick
-OPERATOR=$(curl -fsS -X POST "$EM_URL/api/v1/auth/login" -H 'content-type: application/json' \
-    -d '{"username":"operator","password":"emrlab"}' | jq -er .access_token) || die "login as operator failed"
-
-knobs() { # JSON: change knobs through the admin API
-    local code
-    code=$(curl -sS -o "$WORK/knobs.txt" -w '%{http_code}' -X PUT "$EM_URL/api/v1/admin/knobs" \
-        -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' -d "$1")
-    [[ $code == 200 ]] || die "knob change $1 answered $code: $(cat "$WORK/knobs.txt")"
-}
+operator_login
 
 vendor_reads() { # patient reads the simulated vendors have answered so far
     curl -fsS "$EM_URL/metrics" | awk '/^emrlab_vendor_requests_total/ && /operation="patient.read"/ { n += $NF }

@@ -197,6 +197,20 @@ start_emrlab() {
     log "emrlab ($tag) is up: $(grep -m1 '^emrlab is up' "$WORK/emrlab-$tag.log" || true)"
 }
 
+# operator_login: sets OPERATOR, the operator's token at the emrlab at EM_URL (for knobs)
+operator_login() {
+    OPERATOR=$(curl -fsS -X POST "$EM_URL/api/v1/auth/login" -H 'content-type: application/json' \
+        -d '{"username":"operator","password":"emrlab"}' | jq -er .access_token) || die "login as operator failed"
+}
+
+# knobs JSON: change knobs through the admin API of the emrlab at EM_URL, as $OPERATOR (a token)
+knobs() {
+    local code
+    code=$(curl -sS -o "$WORK/knobs.txt" -w '%{http_code}' -X PUT "$EM_URL/api/v1/admin/knobs" \
+        -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' -d "$1")
+    [[ $code == 200 ]] || die "knob change $1 answered $code: $(cat "$WORK/knobs.txt")"
+}
+
 # login_and_pick: sets TOKEN, TASK_ID, PATIENT_ID from the running emrlab at EM_URL
 login_and_pick() {
     local body

@@ -45,15 +45,7 @@ EMRLAB=$ROOT/target/release/emrlab
 
 start_emrlab sqlite
 login_and_pick
-OPERATOR=$(curl -fsS -X POST "$EM_URL/api/v1/auth/login" -H 'content-type: application/json' \
-    -d '{"username":"operator","password":"emrlab"}' | jq -er .access_token) || die "login as operator failed"
-
-knobs() { # JSON: change knobs through the admin API
-    local code
-    code=$(curl -sS -o "$WORK/knobs.txt" -w '%{http_code}' -X PUT "$EM_URL/api/v1/admin/knobs" \
-        -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' -d "$1")
-    [[ $code == 200 ]] || die "knob change $1 answered $code: $(cat "$WORK/knobs.txt")"
-}
+operator_login
 
 metric() { # NAME FILTER: the sum of a metric's series matching FILTER (a regex) on /metrics
     curl -fsS "$EM_URL/metrics" | awk -v n="$1" -v f="$2" '$1 ~ "^" n && $1 ~ f { s += $NF } END { printf "%.0f\n", s }'

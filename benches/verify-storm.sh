@@ -35,12 +35,6 @@ login() { # USERNAME: prints an access token
     curl -fsS -X POST "$EM_URL/api/v1/auth/login" -H 'content-type: application/json' \
         -d "{\"username\":\"$1\",\"password\":\"emrlab\"}" | jq -er .access_token || die "login as $1 failed"
 }
-knobs() { # JSON
-    local code
-    code=$(curl -sS -o "$WORK/knobs.txt" -w '%{http_code}' -X PUT "$EM_URL/api/v1/admin/knobs" \
-        -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' -d "$1")
-    [[ $code == 200 ]] || die "knob change $1 answered $code: $(cat "$WORK/knobs.txt")"
-}
 breaker_states() { # "epic cerner" gauges: 0 closed, 1 open, 2 half open
     curl -fsS "$EM_URL/metrics" | awk '/^emrlab_emr_breaker_state/ {
         if ($0 ~ /vendor="epic"/) e = $NF; if ($0 ~ /vendor="cerner"/) c = $NF } END { print e " " c }'
