@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod cursor;
 pub mod db;
 pub mod error;
 pub mod events;

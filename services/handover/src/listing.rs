@@ -1,6 +1,5 @@
 //! `GET /handovers`: filters, keyset pages (newest first) and the platform's list envelope.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -80,24 +79,9 @@ impl ListQuery {
 
 /// The opaque cursor for the position after `handover`.
 pub fn encode_cursor(handover: &Handover) -> String {
-    let micros = handover.created_at.unix_timestamp_nanos() / 1_000;
-    URL_SAFE_NO_PAD.encode(format!("{micros}.{}", handover.id.0.simple()))
+    emrlab_common::cursor::encode(handover.created_at, handover.id.0)
 }
 
 fn decode_cursor(cursor: &str) -> Result<(OffsetDateTime, Uuid), ApiError> {
-    let bad = || {
-        ApiError::bad_request(
-            "invalid_cursor",
-            "cursor is not one this API issued; start again without it",
-        )
-    };
-    let text = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(bad)?;
-    let (micros, id) = text.split_once('.').ok_or_else(bad)?;
-    let micros: i128 = micros.parse().map_err(|_| bad())?;
-    let at = OffsetDateTime::from_unix_timestamp_nanos(micros * 1_000).map_err(|_| bad())?;
-    Ok((at, Uuid::parse_str(id).map_err(|_| bad())?))
+    emrlab_common::cursor::decode(cursor)
 }

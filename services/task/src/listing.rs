@@ -1,6 +1,5 @@
 //! `GET /tasks`: filters, the three pagination modes (`tasks.pagination`) and the list envelope.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use uuid::Uuid;
@@ -187,26 +186,11 @@ pub fn like_pattern(term: &str) -> String {
 
 /// The opaque cursor for the position after `task`.
 pub fn encode_cursor(task: &Task) -> String {
-    let micros = task.created_at.unix_timestamp_nanos() / 1_000;
-    URL_SAFE_NO_PAD.encode(format!("{micros}.{}", task.id.0.simple()))
+    emrlab_common::cursor::encode(task.created_at, task.id.0)
 }
 
 fn decode_cursor(cursor: &str) -> Result<(OffsetDateTime, Uuid), ApiError> {
-    let bad = || {
-        ApiError::bad_request(
-            "invalid_cursor",
-            "cursor is not one this API issued; start again without it",
-        )
-    };
-    let text = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(bad)?;
-    let (micros, id) = text.split_once('.').ok_or_else(bad)?;
-    let micros: i128 = micros.parse().map_err(|_| bad())?;
-    let at = OffsetDateTime::from_unix_timestamp_nanos(micros * 1_000).map_err(|_| bad())?;
-    Ok((at, Uuid::parse_str(id).map_err(|_| bad())?))
+    emrlab_common::cursor::decode(cursor)
 }
 
 #[cfg(test)]
