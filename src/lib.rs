@@ -127,6 +127,7 @@ pub async fn bind_task(
     let db = open_database(cfg, "task").await?;
     let settings = emrlab_task::Settings {
         tasks: cfg.tasks.clone(),
+        authorizations: cfg.authorizations.clone(),
         db: cfg.db.clone(),
     };
     let app = emrlab_task::router(emrlab_task::AppState::new(settings, db.clone(), keys, emr_url, events));

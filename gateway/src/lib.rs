@@ -62,6 +62,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/admin/knobs"),
     ("GET", "/api/v1/tasks"),
     ("GET", "/api/v1/tasks/{*rest}"),
+    ("GET", "/api/v1/authorizations"),
+    ("GET", "/api/v1/authorizations/{*rest}"),
+    ("GET", "/api/v1/reservations/{*rest}"),
+    ("GET", "/api/v1/admin/integrity"),
     ("GET", "/api/v1/emr/{*rest}"),
     ("GET", "/api/v1/sync/{*rest}"),
     ("GET", "/api/v1/handovers"),
@@ -145,6 +149,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/knobs", get(admin::list_knobs).put(admin::change_knobs))
         .route("/api/v1/tasks", any(proxy::to_tasks))
         .route("/api/v1/tasks/{*rest}", any(proxy::to_tasks))
+        .route("/api/v1/authorizations", any(proxy::to_tasks))
+        .route("/api/v1/authorizations/{*rest}", any(proxy::to_tasks))
+        .route("/api/v1/reservations/{*rest}", any(proxy::to_tasks))
+        .route("/api/v1/admin/integrity", any(proxy::to_tasks))
         .route("/api/v1/emr/{*rest}", any(proxy::to_emr))
         .route("/api/v1/sync/{*rest}", any(proxy::to_sync))
         .route("/api/v1/handovers", any(proxy::to_handovers))

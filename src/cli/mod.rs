@@ -45,6 +45,9 @@ enum Command {
     Migrate,
     /// Seed an empty database.
     Seed(setup::SeedArgs),
+    /// Check every insurance authorization against its reservations (used + scheduled ≤ total);
+    /// prints each violation and exits non-zero if there is one.
+    Verify,
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -115,6 +118,7 @@ pub fn main() -> ExitCode {
             Some(Command::Serve(args)) => serve::run(&cli, args).await,
             Some(Command::Migrate) => setup::migrate(&cli).await,
             Some(Command::Seed(args)) => setup::seed(&cli, args).await,
+            Some(Command::Verify) => setup::verify(&cli).await,
             Some(Command::Config { command }) => config::run(&cli, command),
             Some(Command::Load(_)) => Ok(()),
         }

@@ -1,4 +1,4 @@
-//! `emrlab migrate` and `emrlab seed`.
+//! `emrlab migrate`, `emrlab seed` and `emrlab verify`.
 
 use emrlab_task::seed::{Profile, SeedReport};
 
@@ -44,5 +44,36 @@ pub async fn seed(cli: &Cli, args: &SeedArgs) -> anyhow::Result<()> {
             )
         }
     }
+    Ok(())
+}
+
+pub async fn verify(cli: &Cli) -> anyhow::Result<()> {
+    let cfg = load(cli, Overrides::default())?;
+    let db = emrlab::open_database(&cfg, "cli").await?;
+    let report = emrlab_task::authorizations::integrity::check(&db).await?;
+    for v in &report.violations {
+        println!(
+            "VIOLATION {} ({}): total {}, used {}, scheduled {}; reservations say used {}, scheduled {}; {}",
+            v.number,
+            v.authorization_id,
+            v.balance.total_units,
+            v.balance.used_units,
+            v.balance.scheduled_units,
+            v.consumed_by_reservations,
+            v.scheduled_by_reservations,
+            v.problems.join(", "),
+        );
+    }
+    if !report.ok {
+        anyhow::bail!(
+            "{} of {} authorizations break the invariant (used + scheduled <= total, counters = reservations)",
+            report.violations.len(),
+            report.checked
+        );
+    }
+    println!(
+        "ok: {} authorizations, used + scheduled <= total and the counters match their reservations",
+        report.checked
+    );
     Ok(())
 }

@@ -83,6 +83,17 @@ impl<DB: Database> Db<DB> {
 
     /// A transaction that will write: `BEGIN IMMEDIATE` behind the write lock on SQLite.
     pub async fn begin_write(&self) -> Result<WriteTx<DB>, sqlx::Error> {
+        self.begin_write_as("BEGIN").await
+    }
+
+    /// A write transaction at SERIALIZABLE isolation: its commit can fail with SQLSTATE 40001
+    /// on PostgreSQL, and the caller retries. SQLite's transactions are serializable already, and
+    /// behind the write lock they never conflict: it is [`Self::begin_write`] there.
+    pub async fn begin_serializable(&self) -> Result<WriteTx<DB>, sqlx::Error> {
+        self.begin_write_as("BEGIN ISOLATION LEVEL SERIALIZABLE").await
+    }
+
+    async fn begin_write_as(&self, postgres: &'static str) -> Result<WriteTx<DB>, sqlx::Error> {
         let lock = match &self.write_lock {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
@@ -90,9 +101,8 @@ impl<DB: Database> Db<DB> {
         let conn = self.acquire().await?;
         // SQLite's deferred BEGIN would take the write lock only at the first write and could then
         // fail with SQLITE_BUSY at once; IMMEDIATE takes it up front, where busy_timeout applies.
-        let statement = lock
-            .is_some()
-            .then(|| sqlx::SqlSafeStr::into_sql_str("BEGIN IMMEDIATE"));
+        let statement = if lock.is_some() { "BEGIN IMMEDIATE" } else { postgres };
+        let statement = (statement != "BEGIN").then(|| sqlx::SqlSafeStr::into_sql_str(statement));
         let tx = Transaction::begin(conn, statement).await?;
         Ok(WriteTx { tx, _lock: lock })
     }

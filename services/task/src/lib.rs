@@ -5,7 +5,7 @@
 //! `handlers`, `verify` (checking a task against the vendor's copy) and `emr` (the EMR service it
 //! asks), `replica` (the rows the sync service merges into), `internal` (the endpoints the
 //! handover service calls), `storage` (one SQL implementation for both backends), `seed`
-//! (deterministic data), `events` (what it publishes on the event bus for the gateway's
+//! (deterministic data), `authorizations` (insurance units and their reservations), `events` (what it publishes on the event bus for the gateway's
 //! WebSocket clients).
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -25,6 +25,7 @@ use emrlab_common::{
     knobs::{DB_KNOBS, KnobCell, KnobKind, KnobSpec},
 };
 
+pub mod authorizations;
 pub mod emr;
 pub mod error;
 pub mod events;
@@ -76,6 +77,7 @@ impl Default for Config {
 #[serde(default)]
 pub struct Settings {
     pub tasks: Config,
+    pub authorizations: authorizations::Config,
     pub db: DbConfig,
 }
 
@@ -100,6 +102,9 @@ pub const KNOBS: &[KnobSpec] = &[
         },
         help: "longest wait for the EMR service's verification answer; keep it above emr.timeout",
     },
+    authorizations::KNOBS[0],
+    authorizations::KNOBS[1],
+    authorizations::KNOBS[2],
     DB_KNOBS[0],
     DB_KNOBS[1],
     DB_KNOBS[2],
@@ -114,12 +119,19 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/tasks/{id}"),
     ("POST", "/tasks/{id}/complete"),
     ("POST", "/tasks/{id}/verify"),
+    ("GET", "/authorizations"),
+    ("GET", "/authorizations/{id}"),
+    ("POST", "/authorizations/{id}/reservations"),
+    ("POST", "/reservations/{id}/release"),
+    ("POST", "/reservations/{id}/consume"),
+    ("GET", "/admin/integrity"),
 ];
 
 /// What every handler can reach. Cheap to clone: everything inside is shared.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn storage::TaskStore>,
+    pub authorizations: Arc<dyn authorizations::store::AuthorizationStore>,
     pub knobs: Arc<KnobCell<Settings>>,
     pub keys: Arc<JwtKeys>,
     pub db: AnyDb,
@@ -143,6 +155,7 @@ impl AppState {
         db.follow_knobs(&knobs, |s| &s.db);
         Self {
             store: storage::open(&db),
+            authorizations: authorizations::store::open(&db),
             knobs,
             keys,
             db,
@@ -161,6 +174,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}", get(handlers::get_task).put(handlers::update_task))
         .route("/tasks/{id}/complete", post(handlers::complete_task))
         .route("/tasks/{id}/verify", post(verify::verify_task))
+        .merge(authorizations::routes())
         .route("/internal/sync/tasks", post(replica::sync_tasks))
         .route("/internal/sync/merge", post(replica::merge_tasks))
         // Internal: for the handover service; the gateway routes no `/internal` path.

@@ -1,5 +1,6 @@
 //! Writes the generated data set (`emrlab-seed`) with multi-row INSERTs, on either backend, into
-//! an empty database, with the links of the active tasks the simulated vendors already hold.
+//! an empty database, with the links of the active tasks the simulated vendors already hold, and
+//! the insurance authorizations.
 
 use emrlab_common::db::AnyDb;
 use emrlab_seed::{CHUNK, Directory};
@@ -143,6 +144,25 @@ macro_rules! writer {
                     .await?;
                 }
             }
+            QueryBuilder::<$db>::new(
+                "INSERT INTO authorizations (id, org_id, number, patient_id, service_code, valid_from, valid_until, \
+                 total_units, created_at, updated_at) ",
+            )
+            .push_values(dir.authorizations(seed, now), |mut b, a| {
+                b.push_bind(a.id)
+                    .push_bind(a.org_id)
+                    .push_bind(a.number)
+                    .push_bind(a.patient_id)
+                    .push_bind(a.service_code)
+                    .push_bind($conv(a.valid_from))
+                    .push_bind($conv(a.valid_until))
+                    .push_bind(a.total_units)
+                    .push_bind($conv(a.created_at))
+                    .push_bind($conv(a.created_at));
+            })
+            .build()
+            .execute(&mut *w.tx)
+            .await?;
             w.tx.commit().await?;
             tracing::info!(?profile, seed, tasks, "seeded");
             Ok(SeedReport::Seeded { practitioners: dir.practitioners.len(), patients: dir.patients.len(), tasks })
