@@ -1,4 +1,5 @@
-//! `GET|PUT /api/v1/admin/knobs` and the gateway's health, readiness and metrics.
+//! `GET|PUT /api/v1/admin/knobs`, `GET /api/v1/admin/integrity` and the gateway's health,
+//! readiness and metrics.
 //!
 //! A knob change is checked by every owner first (a dry run), then applied by each: a bad value
 //! for any knob changes nothing anywhere. Owners are reached over their internal endpoint, the
@@ -23,11 +24,11 @@ use emrlab_common::{
 use crate::{AppState, config::Upstream};
 
 fn upstream_failed(upstream: &Upstream, error: &dyn std::fmt::Display) -> Response {
-    tracing::warn!(service = upstream.name, error = %error, "knob call failed");
+    tracing::warn!(service = upstream.name, error = %error, "admin call failed");
     ApiError::new(
         StatusCode::BAD_GATEWAY,
         "upstream_unavailable",
-        format!("the {} service did not answer the knob call", upstream.name),
+        format!("the {} service did not answer the admin call", upstream.name),
     )
     .into_response()
 }
@@ -166,4 +167,31 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         axum::Json(serde_json::json!({ "status": if ok { "ready" } else { "not_ready" }, "checks": checks })),
     )
         .into_response()
+}
+
+/// `GET /api/v1/admin/integrity`: the task service's check of every insurance authorization
+/// (used + scheduled <= total, counters equal to their reservations), for the operator only, as
+/// it spans organisations. 200 with `ok` true or false; a load scenario can end with it.
+pub async fn integrity(State(state): State<AppState>, Extension(claims): Extension<Claims>) -> Response {
+    if claims.role != Role::Operator {
+        return ApiError::forbidden("only the operator may run the integrity check: it spans organisations")
+            .into_response();
+    }
+    let Some(task) = state.upstreams.get("task") else {
+        return ApiError::internal(&"no task service upstream").into_response();
+    };
+    let token = match state.keys.issue_internal("gateway") {
+        Ok(token) => token,
+        Err(e) => return ApiError::internal(&e).into_response(),
+    };
+    let url = format!("{}/internal/authorizations/integrity", task.url);
+    let response = match state.http.get(url).bearer_auth(token).send().await {
+        Ok(response) if response.status().is_success() => response,
+        Ok(response) => return upstream_failed(task, &response.status()),
+        Err(e) => return upstream_failed(task, &e),
+    };
+    match response.bytes().await {
+        Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => upstream_failed(task, &e),
+    }
 }

@@ -152,7 +152,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/authorizations", any(proxy::to_tasks))
         .route("/api/v1/authorizations/{*rest}", any(proxy::to_tasks))
         .route("/api/v1/reservations/{*rest}", any(proxy::to_tasks))
-        .route("/api/v1/admin/integrity", any(proxy::to_tasks))
+        .route("/api/v1/admin/integrity", get(admin::integrity))
         .route("/api/v1/emr/{*rest}", any(proxy::to_emr))
         .route("/api/v1/sync/{*rest}", any(proxy::to_sync))
         .route("/api/v1/handovers", any(proxy::to_handovers))

@@ -10,6 +10,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use emrlab::PlatformConfig;
 
+pub mod units;
 pub mod ws;
 
 /// Which database a test app runs on.

@@ -124,7 +124,6 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/authorizations/{id}/reservations"),
     ("POST", "/reservations/{id}/release"),
     ("POST", "/reservations/{id}/consume"),
-    ("GET", "/admin/integrity"),
 ];
 
 /// What every handler can reach. Cheap to clone: everything inside is shared.

@@ -1,16 +1,12 @@
 //! The integrity check of every authorization: used + scheduled ≤ total, and each counter equal
 //! to the sum of its reservations in that state. `emrlab verify` runs it against a database and
-//! `GET /api/v1/admin/integrity` serves it, so a load scenario can end with it.
+//! the gateway's `GET /api/v1/admin/integrity` asks for it, so a load scenario can end with it.
 
 use axum::{extract::State, response::IntoResponse};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use emrlab_common::{
-    auth::{Caller, Role},
-    db::AnyDb,
-    error::ApiError,
-};
+use emrlab_common::{auth::Internal, db::AnyDb};
 
 use super::model::Balance;
 use crate::{AppState, error::TaskError};
@@ -93,12 +89,9 @@ pub async fn check(db: &AnyDb) -> Result<IntegrityReport, sqlx::Error> {
     Ok(IntegrityReport::new(checked, violations))
 }
 
-/// `GET /admin/integrity` (the gateway's `/api/v1/admin/integrity`): the operator's view across
-/// organisations, 200 with `ok: false` and the violations when there are any.
-pub async fn integrity(State(state): State<AppState>, caller: Caller) -> Result<impl IntoResponse, TaskError> {
-    if caller.0.role != Role::Operator {
-        return Err(ApiError::forbidden("the integrity check is for the operator role").into());
-    }
+/// `GET /internal/authorizations/integrity`, which the gateway's `GET /api/v1/admin/integrity`
+/// calls for the operator: every organisation, 200 with `ok: false` and the violations if any.
+pub async fn integrity(State(state): State<AppState>, _caller: Internal) -> Result<impl IntoResponse, TaskError> {
     let (checked, violations) = state.authorizations.violations().await?;
     if !violations.is_empty() {
         tracing::warn!(violations = violations.len(), "authorization integrity check failed");

@@ -87,5 +87,6 @@ pub fn routes() -> Router<AppState> {
         .route("/authorizations/{id}/reservations", post(handlers::reserve))
         .route("/reservations/{id}/release", post(handlers::release))
         .route("/reservations/{id}/consume", post(handlers::consume))
-        .route("/admin/integrity", get(integrity::integrity))
+        // Internal: the gateway's `/api/v1/admin/integrity` calls it for the operator.
+        .route("/internal/authorizations/integrity", get(integrity::integrity))
 }
