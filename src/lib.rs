@@ -116,25 +116,33 @@ pub async fn event_publisher(
     }
 }
 
-/// The task service, bound and ready to run, verifying tasks through the EMR service at `emr_url`
-/// and publishing its events to `events`.
+/// The task service, bound and ready to run, verifying tasks through the EMR service at `emr_url`,
+/// publishing its events to `events` and caching the dashboard in `cache`. The handover service's
+/// URL (for the dashboard's pending handovers) is `services.handover_url` when set; otherwise the
+/// caller gives it to the returned [`HandoverCounts`](emrlab_task::dashboard::HandoverCounts).
 pub async fn bind_task(
     cfg: &PlatformConfig,
     keys: Arc<JwtKeys>,
     emr_url: String,
     events: EventPublisher,
-) -> anyhow::Result<(Server, AnyDb)> {
+    cache: Arc<dyn Cache>,
+) -> anyhow::Result<(Server, AnyDb, emrlab_task::dashboard::HandoverCounts)> {
     let db = open_database(cfg, "task").await?;
     let settings = emrlab_task::Settings {
         tasks: cfg.tasks.clone(),
         authorizations: cfg.authorizations.clone(),
+        dashboard: cfg.dashboard.clone(),
         db: cfg.db.clone(),
     };
-    let app = emrlab_task::router(emrlab_task::AppState::new(settings, db.clone(), keys, emr_url, events));
-    let server = Server::bind(cfg.tasks.addr, app)
+    let state = emrlab_task::AppState::new(settings, db.clone(), keys, emr_url, events, cache);
+    let handovers = state.handover_counts.clone();
+    if let Some(url) = cfg.services.handover_url.clone().filter(|u| !u.is_empty()) {
+        handovers.set_url(url);
+    }
+    let server = Server::bind(cfg.tasks.addr, emrlab_task::router(state))
         .await
         .with_context(|| format!("binding the task service to {}", cfg.tasks.addr))?;
-    Ok((server, db))
+    Ok((server, db, handovers))
 }
 
 /// The handover service, bound and ready to run, reaching the tasks through the task service at

@@ -35,7 +35,7 @@ impl Platform {
     /// Opens the backends, migrates, seeds an empty database and binds every listener.
     pub async fn bind(cfg: PlatformConfig) -> anyhow::Result<Self> {
         let keys = jwt_keys(&cfg, true)?;
-        let cache = emrlab_common::cache::open(cfg.redis_url(), "emrlab:")
+        let cache = emrlab_common::cache::open(cfg.redis_url(), &cfg.cache_prefix)
             .await
             .context("connecting to Redis")?;
         cache.ping().await.context("pinging the cache")?;
@@ -51,12 +51,14 @@ impl Platform {
         // (with Redis configured both go through Redis instead, as separate processes would).
         let bus = EventBus::new();
         let events = event_publisher(&cfg, keys.clone(), Some(&bus), "task").await?;
-        let (task, task_db) = bind_task(&cfg, keys.clone(), url(&emr)?, events).await?;
+        let (task, task_db, handover_counts) = bind_task(&cfg, keys.clone(), url(&emr)?, events, cache.clone()).await?;
         let seeded = seed(&cfg, &task_db).await?;
         let events = event_publisher(&cfg, keys.clone(), Some(&bus), "sync").await?;
         let (sync, sync_db) = bind_sync(&cfg, keys.clone(), cache.clone(), url(&task)?, events).await?;
         let events = event_publisher(&cfg, keys.clone(), Some(&bus), "handover").await?;
         let (handover, handover_db) = bind_handover(&cfg, keys.clone(), url(&task)?, events).await?;
+        // Each of the two asks the other: the task service learns this URL once it is bound.
+        handover_counts.set_url(url(&handover)?);
         let upstreams = Upstreams {
             task: url(&task)?,
             emr: url(&emr)?,

@@ -65,6 +65,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/authorizations"),
     ("GET", "/api/v1/authorizations/{*rest}"),
     ("GET", "/api/v1/reservations/{*rest}"),
+    ("GET", "/api/v1/dashboard/{*rest}"),
     ("GET", "/api/v1/admin/integrity"),
     ("GET", "/api/v1/emr/{*rest}"),
     ("GET", "/api/v1/sync/{*rest}"),
@@ -152,6 +153,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/authorizations", any(proxy::to_tasks))
         .route("/api/v1/authorizations/{*rest}", any(proxy::to_tasks))
         .route("/api/v1/reservations/{*rest}", any(proxy::to_tasks))
+        .route("/api/v1/dashboard/{*rest}", any(proxy::to_tasks))
         .route("/api/v1/admin/integrity", get(admin::integrity))
         .route("/api/v1/emr/{*rest}", any(proxy::to_emr))
         .route("/api/v1/sync/{*rest}", any(proxy::to_sync))

@@ -148,10 +148,16 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         }
         Component::Task => {
             let events = emrlab::event_publisher(&cfg, keys.clone(), None, "task").await?;
-            emrlab::bind_task(&cfg, keys, emr_url()?, events).await?.0
+            let cache = emrlab_common::cache::open(cfg.redis_url(), &cfg.cache_prefix)
+                .await
+                .context("connecting to Redis")?;
+            if services.handover_url.is_none() {
+                tracing::warn!("EMRLAB_SERVICES__HANDOVER_URL is not set: the dashboard shows no pending handovers");
+            }
+            emrlab::bind_task(&cfg, keys, emr_url()?, events, cache).await?.0
         }
         Component::Sync => {
-            let cache = emrlab_common::cache::open(cfg.redis_url(), "emrlab:")
+            let cache = emrlab_common::cache::open(cfg.redis_url(), &cfg.cache_prefix)
                 .await
                 .context("connecting to Redis")?;
             let events = emrlab::event_publisher(&cfg, keys.clone(), None, "sync").await?;
@@ -167,7 +173,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
             let cerner = required(&services.cerner_url, "EMRLAB_SERVICES__CERNER_URL", "where Cerner is")?;
             let redis = match cfg.redis_url() {
                 Some(url) => Some(
-                    emrlab_common::cache::open(Some(url), "emrlab:")
+                    emrlab_common::cache::open(Some(url), &cfg.cache_prefix)
                         .await
                         .context("connecting to Redis")?,
                 ),

@@ -48,6 +48,8 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut PlatformConfig
         let server = emrlab_common::testing::postgres_url()?;
         cfg.database_url = Some(emrlab_common::testing::fresh_postgres_database(&server).await.unwrap());
         cfg.redis_url = emrlab_common::testing::redis_url();
+        // Every app its own keys: the seeded ids are the same in every test database.
+        cfg.cache_prefix = format!("emrlab-test-{}:", uuid::Uuid::now_v7().simple());
     }
     tweak(&mut cfg);
     let database_url = cfg.database_url();

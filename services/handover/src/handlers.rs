@@ -183,3 +183,26 @@ pub async fn reject_handover(
         ..handover
     }))
 }
+
+/// The query of `GET /internal/handovers/pending`: the organisation is named by the calling
+/// service, which checked its own caller.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingQuery {
+    org_id: uuid::Uuid,
+    ward_id: Option<uuid::Uuid>,
+}
+
+/// `GET /internal/handovers/pending?org_id=…[&ward_id=…]`: `{"pending": n}`, the handovers not
+/// yet accepted or rejected, for the task service's dashboard.
+pub async fn count_pending(
+    State(state): State<AppState>,
+    _caller: emrlab_common::auth::Internal,
+    emrlab_common::extract::Query(query): emrlab_common::extract::Query<PendingQuery>,
+) -> Result<axum::Json<serde_json::Value>, HandoverError> {
+    let pending = state
+        .store
+        .count_pending(emrlab_common::auth::OrgId(query.org_id), query.ward_id)
+        .await?;
+    Ok(axum::Json(serde_json::json!({ "pending": pending })))
+}

@@ -92,6 +92,8 @@ pub fn router(state: AppState) -> Router {
         .route("/handovers/{id}", get(handlers::get_handover))
         .route("/handovers/{id}/accept", post(accept::accept_handover))
         .route("/handovers/{id}/reject", post(handlers::reject_handover))
+        // Internal: the task service's dashboard asks; the gateway routes no `/internal` path.
+        .route("/internal/handovers/pending", get(handlers::count_pending))
         .with_state(state.clone())
         .merge(emrlab_common::server::operational_routes(
             state.db.clone(),

@@ -26,6 +26,7 @@ use emrlab_common::{
 };
 
 pub mod authorizations;
+pub mod dashboard;
 pub mod emr;
 pub mod error;
 pub mod events;
@@ -78,6 +79,7 @@ impl Default for Config {
 pub struct Settings {
     pub tasks: Config,
     pub authorizations: authorizations::Config,
+    pub dashboard: dashboard::Config,
     pub db: DbConfig,
 }
 
@@ -105,6 +107,9 @@ pub const KNOBS: &[KnobSpec] = &[
     authorizations::KNOBS[0],
     authorizations::KNOBS[1],
     authorizations::KNOBS[2],
+    dashboard::KNOBS[0],
+    dashboard::KNOBS[1],
+    dashboard::KNOBS[2],
     DB_KNOBS[0],
     DB_KNOBS[1],
     DB_KNOBS[2],
@@ -124,6 +129,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/authorizations/{id}/reservations"),
     ("POST", "/reservations/{id}/release"),
     ("POST", "/reservations/{id}/consume"),
+    ("GET", "/dashboard/stats"),
 ];
 
 /// What every handler can reach. Cheap to clone: everything inside is shared.
@@ -131,6 +137,11 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub struct AppState {
     pub store: Arc<dyn storage::TaskStore>,
     pub authorizations: Arc<dyn authorizations::store::AuthorizationStore>,
+    pub dashboard: Arc<dyn dashboard::store::DashboardStore>,
+    /// Where `dashboard.source = cached` keeps its answers.
+    pub cache: Arc<dyn emrlab_common::cache::Cache>,
+    /// The handover service, asked for the dashboard's pending handovers.
+    pub handover_counts: dashboard::HandoverCounts,
     pub knobs: Arc<KnobCell<Settings>>,
     pub keys: Arc<JwtKeys>,
     pub db: AnyDb,
@@ -148,13 +159,27 @@ impl FromRef<AppState> for Arc<JwtKeys> {
 
 impl AppState {
     /// State over an open database; a `db.*` knob change swaps the pool in. `emr_url` is the EMR
-    /// service's base URL, e.g. `http://127.0.0.1:41234`; `events` receives every change.
-    pub fn new(settings: Settings, db: AnyDb, keys: Arc<JwtKeys>, emr_url: String, events: EventPublisher) -> Self {
+    /// service's base URL, e.g. `http://127.0.0.1:41234`; `events` receives every change; `cache`
+    /// keeps the cached dashboard. The handover service's URL is given to `handover_counts` once
+    /// known.
+    pub fn new(
+        settings: Settings,
+        db: AnyDb,
+        keys: Arc<JwtKeys>,
+        emr_url: String,
+        events: EventPublisher,
+        cache: Arc<dyn emrlab_common::cache::Cache>,
+    ) -> Self {
         let knobs = Arc::new(KnobCell::new("task", KNOBS, settings));
         db.follow_knobs(&knobs, |s| &s.db);
+        let dashboard = dashboard::store::open(&db);
+        dashboard::spawn_refresher(dashboard.clone(), knobs.subscribe());
         Self {
             store: storage::open(&db),
             authorizations: authorizations::store::open(&db),
+            dashboard,
+            cache,
+            handover_counts: dashboard::HandoverCounts::new(keys.clone()),
             knobs,
             keys,
             db,
@@ -174,6 +199,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/complete", post(handlers::complete_task))
         .route("/tasks/{id}/verify", post(verify::verify_task))
         .merge(authorizations::routes())
+        .merge(dashboard::routes())
         .route("/internal/sync/tasks", post(replica::sync_tasks))
         .route("/internal/sync/merge", post(replica::merge_tasks))
         // Internal: for the handover service; the gateway routes no `/internal` path.

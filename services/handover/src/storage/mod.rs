@@ -63,6 +63,8 @@ pub trait HandoverStore: Send + Sync + 'static {
         by: UserId,
         at: OffsetDateTime,
     ) -> Result<bool, HandoverError>;
+    /// Handovers not yet decided (requested, or being accepted), for the task service's dashboard.
+    async fn count_pending(&self, org: OrgId, ward: Option<uuid::Uuid>) -> Result<i64, HandoverError>;
     /// `requested → rejected` with the reason; `false` if it was no longer `requested`.
     async fn mark_rejected(
         &self,

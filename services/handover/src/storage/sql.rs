@@ -308,6 +308,24 @@ macro_rules! sql_handover_store {
                 Ok(changed(&self.db, query).await?)
             }
 
+            async fn count_pending(
+                &self,
+                org: emrlab_common::auth::OrgId,
+                ward: Option<uuid::Uuid>,
+            ) -> Result<i64, crate::error::HandoverError> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT count(*) FROM handovers WHERE status IN ('requested', 'accepting') AND org_id = ",
+                );
+                qb.push_bind(org.0);
+                if let Some(ward) = ward {
+                    qb.push(" AND ward_id = ").push_bind(ward);
+                }
+                Ok(qb
+                    .build_query_scalar()
+                    .fetch_one(&mut *self.db.acquire().await?)
+                    .await?)
+            }
+
             #[tracing::instrument(skip_all, fields(handover_id = %id))]
             async fn mark_rejected(
                 &self,
