@@ -129,3 +129,44 @@ on_both_backends!(
         }
     }
 );
+
+on_both_backends!(
+    async fn task_statistics_count_the_period_and_time_the_completed(app) {
+        let nurse = app.login("nurse.0001").await;
+        let stats: Value = app.get(&nurse, "/api/v1/tasks/stats").await.json().await.unwrap();
+        let by_status: i64 = stats["by_status"].as_object().unwrap().values().map(|v| v.as_i64().unwrap()).sum();
+        let by_ward: i64 = stats["by_ward"].as_array().unwrap().iter().map(|w| w["tasks"].as_i64().unwrap()).sum();
+        let by_assignee: i64 = stats["by_assignee"].as_array().unwrap().iter().map(|a| a["tasks"].as_i64().unwrap()).sum();
+        assert!(stats["total"].as_i64().unwrap() >= 800, "{stats}");
+        assert_eq!((by_status, by_ward, by_assignee), (stats["total"].as_i64().unwrap(), by_status, by_status));
+        let before = stats["completion"]["completed"].as_i64().unwrap();
+
+        let task = app.create_task(&nurse, "Give the 14:00 dose").await;
+        let done = app
+            .post(&nurse, &format!("/api/v1/tasks/{}/complete", task["id"].as_str().unwrap()), json!({"version": task["version"]}))
+            .await;
+        assert_eq!(done.status(), StatusCode::OK);
+        let after: Value = app.get(&nurse, "/api/v1/tasks/stats").await.json().await.unwrap();
+        assert_eq!(after["completion"]["completed"], before + 1);
+        assert_eq!(after["total"], stats["total"].as_i64().unwrap() + 1);
+        let p50 = after["completion"]["minutes"]["p50"].as_f64().unwrap();
+        assert!((0.0..60.0).contains(&p50), "{after}");
+
+        // The other organisation counts only its own; an empty period counts nothing.
+        let other = app.login("nurse.0041").await;
+        let theirs: Value = app.get(&other, "/api/v1/tasks/stats").await.json().await.unwrap();
+        assert_ne!(theirs["total"], after["total"]);
+        let old: Value = app
+            .get(&nurse, "/api/v1/tasks/stats?from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(old["total"], 0);
+        assert_eq!(old["completion"]["minutes"]["p95"], Value::Null);
+        for bad in ["?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", "?from=yesterday", "?period=7d"] {
+            let response = app.get(&nurse, &format!("/api/v1/tasks/stats{bad}")).await;
+            assert!(response.status().is_client_error(), "{bad}: {}", response.status());
+        }
+    }
+);

@@ -37,6 +37,7 @@ mod metrics;
 pub mod model;
 mod replica;
 pub mod seed;
+mod stats;
 pub mod storage;
 mod verify;
 
@@ -120,6 +121,7 @@ pub const KNOBS: &[KnobSpec] = &[
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/tasks"),
     ("GET", "/tasks"),
+    ("GET", "/tasks/stats"),
     ("GET", "/tasks/{id}"),
     ("PUT", "/tasks/{id}"),
     ("POST", "/tasks/{id}/complete"),
@@ -195,6 +197,7 @@ pub fn router(state: AppState) -> Router {
     metrics::register();
     let api = Router::new()
         .route("/tasks", post(handlers::create_task).get(handlers::list_tasks))
+        .route("/tasks/stats", get(stats::task_stats))
         .route("/tasks/{id}", get(handlers::get_task).put(handlers::update_task))
         .route("/tasks/{id}/complete", post(handlers::complete_task))
         .route("/tasks/{id}/verify", post(verify::verify_task))
