@@ -28,6 +28,15 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "websocket-stress",
         include_str!("../../scenarios/websocket-stress.toml"),
     ),
+    (
+        "auth-high-contention",
+        include_str!("../../scenarios/auth-high-contention.toml"),
+    ),
+    (
+        "auth-high-throughput",
+        include_str!("../../scenarios/auth-high-throughput.toml"),
+    ),
+    ("auth-mixed", include_str!("../../scenarios/auth-mixed.toml")),
 ];
 
 /// A built-in scenario's text.

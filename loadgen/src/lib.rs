@@ -64,6 +64,7 @@ pub fn ad_hoc(path: &str, rate: Option<f64>, vus: Option<u32>, duration: Duratio
         thresholds: Default::default(),
         users: None,
         setup: Default::default(),
+        teardown: Default::default(),
         flows: vec![scenario::Flow {
             name: "get".into(),
             weight: 1,

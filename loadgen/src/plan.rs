@@ -108,6 +108,7 @@ pub struct Plan {
     pub target: Target,
     pub setup: Vec<PlanStep>,
     pub flows: Vec<PlanFlow>,
+    pub teardown: Vec<PlanStep>,
     pub step_names: Vec<String>,
     pub thresholds: Vec<Threshold>,
     pub users: Option<UserPool>,
@@ -238,6 +239,12 @@ impl Plan {
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
+        let teardown = scenario
+            .teardown
+            .steps
+            .iter()
+            .map(&mut compile)
+            .collect::<Result<Vec<_>, _>>()?;
         let thresholds = scenario
             .thresholds
             .iter()
@@ -249,6 +256,7 @@ impl Plan {
             target,
             setup,
             flows,
+            teardown,
             step_names: names,
             thresholds,
         })

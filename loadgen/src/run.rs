@@ -125,6 +125,13 @@ pub fn run(plan: Plan, options: &RunOptions) -> std::io::Result<Outcome> {
             *aborts.entry(reason).or_default() += n;
         }
     }
+    if !plan.teardown.is_empty() {
+        let (ended, ended_aborts) = tear_down(&plan)?;
+        summary.merge(&ended);
+        for (reason, n) in ended_aborts {
+            *aborts.entry(reason).or_default() += n;
+        }
+    }
     summary.timeline = timeline
         .into_iter()
         .map(|(mut second, histogram, _)| {
@@ -146,6 +153,19 @@ pub fn run(plan: Plan, options: &RunOptions) -> std::io::Result<Outcome> {
         scraped: scraper.finish(),
         workers,
     })
+}
+
+/// Runs the scenario's teardown steps once, as a VU of their own, on a runtime of their own: the
+/// workers (and their runtimes) are gone by now.
+fn tear_down(plan: &Plan) -> std::io::Result<(Summary, Aborts)> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let recorder = std::cell::RefCell::new(crate::stats::Recorder::new(&plan.step_names));
+    let aborts = std::cell::RefCell::new(Aborts::new());
+    tokio::task::LocalSet::new().block_on(&runtime, async {
+        let mut vu = crate::vu::Vu::new(plan, 0);
+        vu.tear_down(plan, &recorder, &aborts).await;
+    });
+    Ok((recorder.into_inner().into_summary(), aborts.into_inner()))
 }
 
 fn add(into: &mut Second, from: &Second) {

@@ -203,6 +203,15 @@ impl Default for Setup {
     }
 }
 
+/// Steps run once after the load has ended (k6's `teardown()`), by one VU of their own, e.g. an
+/// integrity check; their requests and checks count in the results and thresholds like any.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Teardown {
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
 /// A whole scenario file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -220,6 +229,8 @@ pub struct Scenario {
     #[serde(default)]
     pub setup: Setup,
     pub flows: Vec<Flow>,
+    #[serde(default)]
+    pub teardown: Teardown,
 }
 
 /// A scenario that cannot run, with where the problem is.
@@ -263,11 +274,17 @@ impl Scenario {
         if self.flows.is_empty() || self.flows.iter().all(|f| f.weight == 0) {
             return bad("flows".into(), "at least one flow with a weight above 0 is needed");
         }
-        let steps = self.setup.steps.iter().map(|s| ("setup.steps", s)).chain(
-            self.flows
-                .iter()
-                .flat_map(|f| f.steps.iter().map(|s| ("flows.steps", s))),
-        );
+        let steps = self
+            .setup
+            .steps
+            .iter()
+            .map(|s| ("setup.steps", s))
+            .chain(
+                self.flows
+                    .iter()
+                    .flat_map(|f| f.steps.iter().map(|s| ("flows.steps", s))),
+            )
+            .chain(self.teardown.steps.iter().map(|s| ("teardown.steps", s)));
         for (section, step) in steps {
             if let Some(request) = &step.request {
                 crate::template::parse_request_line(request)

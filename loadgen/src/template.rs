@@ -22,6 +22,12 @@ enum Var {
     Pick(String),
     /// A random integer in a closed range (`${rand:1..100}`).
     Rand(i64, i64),
+    /// The current instant plus an offset in milliseconds, RFC 3339 UTC (`${now}`, `${now+1d}`,
+    /// `${now-90m}`): a time inside a validity period that moves with the day of the run.
+    Now(i64),
+    /// A skewed pick from a captured list (`${hot:ids}`): 80% of draws from its first fifth, the
+    /// rest from the other four fifths, uniform within each (the Pareto hot spot).
+    Hot(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +56,10 @@ fn parse_var(name: &str) -> Result<Var, String> {
         _ => {
             if let Some(list) = name.strip_prefix("pick:") {
                 Var::Pick(list.to_owned())
+            } else if let Some(list) = name.strip_prefix("hot:") {
+                Var::Hot(list.to_owned())
+            } else if let Some(offset) = name.strip_prefix("now") {
+                Var::Now(now_offset(name, offset)?)
             } else if let Some(range) = name.strip_prefix("rand:") {
                 let (low, high) = range
                     .split_once("..")
@@ -71,6 +81,33 @@ fn parse_var(name: &str) -> Result<Var, String> {
             }
         }
     })
+}
+
+/// The offset of `${now…}`: none, or `+`/`-` and a duration such as `1d`, `90m`, `30s`.
+fn now_offset(name: &str, offset: &str) -> Result<i64, String> {
+    if offset.is_empty() {
+        return Ok(0);
+    }
+    let bad = || format!("`${{{name}}}`: write now, now+DURATION or now-DURATION (e.g. now+1d)");
+    let (sign, duration) = match offset.split_at(1) {
+        ("+", rest) => (1, rest),
+        ("-", rest) => (-1, rest),
+        _ => return Err(bad()),
+    };
+    let duration = humantime::parse_duration(duration).map_err(|_| bad())?;
+    i64::try_from(duration.as_millis())
+        .map(|ms| sign * ms)
+        .map_err(|_| bad())
+}
+
+/// A list's element drawn as `${hot:…}` draws: 80% from the first fifth (at least one element).
+fn hot_index(rng: &mut impl Rng, len: usize) -> usize {
+    let hot = len.div_ceil(5).max(1);
+    if hot == len || rng.random_bool(0.8) {
+        rng.random_range(0..hot)
+    } else {
+        rng.random_range(hot..len)
+    }
 }
 
 impl Template {
@@ -136,13 +173,19 @@ impl Template {
                         .ok_or_else(|| format!("variable `{name}` is not set"))?,
                 ),
                 Part::Var(Var::Pick(list)) => {
-                    let items = vars
-                        .values
-                        .get(list)
-                        .and_then(Value::as_array)
-                        .filter(|a| !a.is_empty());
-                    let items = items.ok_or_else(|| format!("`${{pick:{list}}}`: no captured list `{list}`"))?;
+                    let items = captured_list(vars, "pick", list)?;
                     push_value(out, &items[rng.random_range(0..items.len())]);
+                }
+                Part::Var(Var::Hot(list)) => {
+                    let items = captured_list(vars, "hot", list)?;
+                    push_value(out, &items[hot_index(rng, items.len())]);
+                }
+                Part::Var(Var::Now(offset_ms)) => {
+                    let at = time::OffsetDateTime::now_utc() + time::Duration::milliseconds(*offset_ms);
+                    let text = at
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .map_err(|e| format!("`${{now}}`: {e}"))?;
+                    out.push_str(&text);
                 }
             }
         }
@@ -155,6 +198,15 @@ impl Template {
         self.render_into(vars, rng, &mut out)?;
         Ok(out)
     }
+}
+
+/// A captured, non-empty list, for `${pick:…}` and `${hot:…}`.
+fn captured_list<'a>(vars: &'a Vars, kind: &str, list: &str) -> Result<&'a Vec<Value>, String> {
+    vars.values
+        .get(list)
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| format!("`${{{kind}:{list}}}`: no captured list `{list}`"))
 }
 
 fn push_value(out: &mut String, value: &Value) {
@@ -297,6 +349,43 @@ mod tests {
             .render(&vars, &mut StdRng::seed_from_u64(1))
             .unwrap();
         assert_eq!(rendered, json!({"version": 3, "title": "v3", "id": "a"}));
+    }
+
+    #[test]
+    fn now_renders_an_instant_shifted_by_its_offset() {
+        let vars = Vars::default();
+        let render = |t: &str| {
+            let text = Template::parse(t)
+                .unwrap()
+                .render(&vars, &mut StdRng::seed_from_u64(1))
+                .unwrap();
+            time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339).unwrap()
+        };
+        let now = time::OffsetDateTime::now_utc();
+        assert!((render("${now}") - now).abs() < time::Duration::seconds(5));
+        assert!((render("${now+1d}") - now - time::Duration::DAY).abs() < time::Duration::seconds(5));
+        assert!((render("${now-90m}") - now + time::Duration::minutes(90)).abs() < time::Duration::seconds(5));
+        assert!(Template::parse("${now*2}").is_err());
+        assert!(Template::parse("${now+soon}").is_err());
+    }
+
+    #[test]
+    fn hot_draws_four_in_five_from_the_first_fifth() {
+        let mut vars = Vars::default();
+        vars.values.insert("ids".into(), json!((0..55).collect::<Vec<_>>()));
+        let t = Template::parse("${hot:ids}").unwrap();
+        let mut rng = StdRng::seed_from_u64(7);
+        let draws: Vec<usize> = (0..10_000)
+            .map(|_| t.render(&vars, &mut rng).unwrap().parse().unwrap())
+            .collect();
+        let hot = draws.iter().filter(|d| **d < 11).count();
+        assert!((7_700..8_300).contains(&hot), "{hot} of 10,000 from the hot fifth");
+        assert!(draws.iter().any(|d| *d >= 11) && draws.iter().all(|d| *d < 55));
+        let missing = Template::parse("${hot:none}")
+            .unwrap()
+            .render(&vars, &mut rng)
+            .unwrap_err();
+        assert!(missing.contains("none"));
     }
 
     #[test]

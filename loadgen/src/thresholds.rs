@@ -1,7 +1,9 @@
 //! Pass/fail conditions in k6's spirit: `p95<500ms`, `p(99)<1s`, `avg<200ms`, `rate<0.01`,
 //! `rate>1000`, `count<10`, on `http_req_duration`, `step:NAME`, `http_req_failed`, `checks`,
-//! `http_reqs`, `iterations`, `dropped_iterations` and `conflicts:NAME` (the share of a sync
-//! step's pushes that put a task in conflict, a rate). A broken one makes `emrlab load` exit 99.
+//! `http_reqs`, `iterations`, `dropped_iterations`, `conflicts:NAME` (the share of a sync
+//! step's pushes that put a task in conflict, a rate) and `status:NAME:CODE` (a step's answers
+//! with that status: `count==5`, or their share, `rate>0.9`). `==` compares exactly.
+//! A broken one makes `emrlab load` exit 99.
 
 use std::time::Duration;
 
@@ -21,6 +23,7 @@ enum Stat {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Cmp {
+    Eq,
     Lt,
     Le,
     Gt,
@@ -46,6 +49,13 @@ pub struct Verdict {
     /// The measured value (milliseconds for latencies), if the metric exists.
     pub actual: Option<f64>,
     pub ok: bool,
+}
+
+/// The step and status of `status:NAME:CODE`.
+fn status_metric(metric: &str) -> Option<(&str, u16)> {
+    let (name, code) = metric.strip_prefix("status:")?.rsplit_once(':')?;
+    let code = code.parse::<u16>().ok().filter(|c| (100..600).contains(c))?;
+    (!name.is_empty()).then_some((name, code))
 }
 
 fn is_latency(metric: &str) -> bool {
@@ -80,15 +90,20 @@ impl Threshold {
             "http_req_duration" | "http_req_failed" | "checks" | "http_reqs" | "iterations" | "dropped_iterations"
         ) || ["step:", "conflicts:"]
             .iter()
-            .any(|p| metric.strip_prefix(p).is_some_and(|s| !s.is_empty()));
+            .any(|p| metric.strip_prefix(p).is_some_and(|s| !s.is_empty()))
+            || status_metric(metric).is_some();
         if !known {
             return Err(format!("unknown metric `{metric}`"));
         }
         let at = expr
-            .find(['<', '>'])
+            .find(['<', '>', '='])
             .ok_or_else(|| format!("`{expr}`: write e.g. p95<500ms or rate<0.01"))?;
         let (stat, rest) = expr.split_at(at);
-        let (cmp, value) = if let Some(v) = rest.strip_prefix("<=") {
+        let (cmp, value) = if let Some(v) = rest.strip_prefix("==") {
+            (Cmp::Eq, v)
+        } else if rest.starts_with('=') {
+            return Err(format!("`{expr}`: write == for an exact value"));
+        } else if let Some(v) = rest.strip_prefix("<=") {
             (Cmp::Le, v)
         } else if let Some(v) = rest.strip_prefix(">=") {
             (Cmp::Ge, v)
@@ -148,6 +163,17 @@ impl Threshold {
             "iterations" => per_second(summary.iterations),
             "dropped_iterations" if self.stat == Stat::Count => summary.dropped as f64,
             "dropped_iterations" => per_second(summary.dropped),
+            // A step's answers with one status: how many, or their share of the step's answers.
+            metric if status_metric(metric).is_some() => {
+                let (name, code) = status_metric(metric)?;
+                let step = summary.step(name)?;
+                let n = step.statuses.get(&code).copied().unwrap_or(0);
+                if self.stat == Stat::Count {
+                    n as f64
+                } else {
+                    ratio(n, step.count())
+                }
+            }
             // A sync step's pushes that put a task in conflict, among all its pushes.
             metric if metric.starts_with("conflicts:") => {
                 let name = metric.trim_start_matches("conflicts:");
@@ -180,6 +206,7 @@ impl Threshold {
     pub fn evaluate(&self, summary: &Summary, elapsed: Duration) -> Verdict {
         let actual = self.measure(summary, elapsed);
         let ok = actual.is_some_and(|a| match self.cmp {
+            Cmp::Eq => (a - self.value).abs() < 1e-9,
             Cmp::Lt => a < self.value,
             Cmp::Le => a <= self.value,
             Cmp::Gt => a > self.value,
@@ -230,6 +257,19 @@ mod tests {
         assert!(judge("http_req_failed", "rate<0.03") && !judge("http_req_failed", "rate<1%"));
         assert!(judge("checks", "rate>0.98") && judge("http_reqs", "rate>=10") && judge("http_reqs", "count>99"));
         assert!(!judge("step:missing", "p95<1s"), "a step that never ran cannot pass");
+    }
+
+    #[test]
+    fn a_step_status_is_counted_exactly_or_as_a_share() {
+        assert!(judge("status:login:500", "count==1") && !judge("status:login:500", "count==2"));
+        assert!(judge("status:list:200", "rate>0.97") && judge("status:list:404", "count==0"));
+        assert!(
+            !judge("status:missing:200", "count==0"),
+            "a step that never ran cannot pass"
+        );
+        assert!(Threshold::parse("status:login", "count==1").is_err());
+        assert!(Threshold::parse("status:login:200", "p95<1s").is_err());
+        assert!(Threshold::parse("status:login:200", "count=5").is_err());
     }
 
     #[test]

@@ -105,6 +105,13 @@ impl Vu {
         }
     }
 
+    /// Runs the teardown steps (after the load); a failure is noted as an abort.
+    pub async fn tear_down(&mut self, plan: &Plan, recorder: &RefCell<Recorder>, aborts: &RefCell<Aborts>) {
+        if let Err(reason) = self.run_steps(plan, &plan.teardown, recorder, &mut None).await {
+            note_abort(aborts, reason);
+        }
+    }
+
     async fn run_flow(
         &mut self,
         plan: &Plan,

@@ -195,3 +195,41 @@ steps = [{ name = "uses a token nobody captured", request = "GET /tasks?token=${
         outcome.aborts
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teardown_steps_run_once_after_the_load_and_count_in_the_thresholds() {
+    let (url, _stop) = stall_server(stall::Config::default()).await;
+    let scenario = Scenario::parse(
+        r#"
+name = "with-teardown"
+[load]
+model = "open"
+start = 20
+stages = [{ duration = "1s", target = 20 }]
+max_vus = 10
+[thresholds]
+"status:final check:200" = ["count==1"]
+"status:load:200" = ["count==20"]
+checks = ["rate==1"]
+[[flows]]
+name = "load"
+[[flows.steps]]
+name = "load"
+request = "GET /"
+check = { status = [200] }
+[[teardown.steps]]
+name = "final check"
+request = "GET /"
+check = { status = [201] }
+"#,
+        "with-teardown.toml",
+    )
+    .unwrap();
+    let outcome = run(scenario, &url, 2).await;
+    let verdict = |m: &str| outcome.verdicts.iter().find(|v| v.metric == m).unwrap();
+    assert!(verdict("status:final check:200").ok, "{:?}", outcome.verdicts);
+    assert!(verdict("status:load:200").ok, "{:?}", outcome.verdicts);
+    // The teardown's check expected a 201 and got a 200: the run fails on it.
+    assert!(!verdict("checks").ok && !outcome.passed());
+    assert_eq!(outcome.summary.step("final check").unwrap().count(), 1);
+}
