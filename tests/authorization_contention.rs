@@ -181,3 +181,45 @@ async fn a_serializable_booking_is_retried_after_a_serialization_failure_and_suc
     let (status, _) = reserve(&app, &nurse, &auth, 10, None).await;
     assert_eq!(status, StatusCode::CREATED);
 }
+
+/// The built-in scenario as a user runs it, shortened: its gates hold (exactly five bookings,
+/// every answer a 201 or a 409, and its closing integrity check passes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_high_contention_scenario_books_exactly_five_and_ends_with_a_clean_integrity_check() {
+    let app = unlimited(Backend::Sqlite).await.unwrap();
+    let out = app.data_dir().join("contention.json");
+    let (base, file) = (app.base.clone(), out.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_emrlab"))
+            .args([
+                "load",
+                "auth-high-contention",
+                "--duration",
+                "3s",
+                "--quiet",
+                "--no-scrape",
+                "--url",
+            ])
+            .arg(base)
+            .arg("--out")
+            .arg(file)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{text}");
+    let result: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let step = |name: &str| {
+        result["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(step("reserve")["statuses"]["201"], 5, "{text}");
+    assert_eq!(step("integrity")["statuses"]["200"], 1, "{text}");
+}
