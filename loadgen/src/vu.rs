@@ -349,7 +349,12 @@ impl Vu {
                     Some(value) => {
                         self.vars.values.insert(var.clone(), value);
                     }
-                    None => results.push(false),
+                    // A stale value from an earlier iteration must not be sent as this one's:
+                    // a step that needs it now ends the iteration, naming the variable.
+                    None => {
+                        self.vars.values.remove(var);
+                        results.push(false);
+                    }
                 }
             }
         }
