@@ -31,6 +31,7 @@ pub mod emr;
 pub mod error;
 pub mod events;
 mod handlers;
+pub mod include;
 pub mod internal;
 pub mod listing;
 mod metrics;
@@ -59,6 +60,8 @@ pub struct Config {
     /// Longest wait for the EMR service's answer to a verification (`tasks.verify_timeout`).
     #[serde(with = "humantime_serde")]
     pub verify_timeout: Duration,
+    /// How `GET /tasks?include=patient` loads the patients (`tasks.patient_loading`).
+    pub patient_loading: include::PatientLoading,
 }
 
 impl Default for Config {
@@ -70,6 +73,7 @@ impl Default for Config {
             // Longer than the EMR service's 10 s vendor timeout (`emr.timeout`), so its own clear
             // answer (vendor_timeout, breaker_open) normally arrives before we give up on it.
             verify_timeout: Duration::from_secs(15),
+            patient_loading: include::PatientLoading::Batch,
         }
     }
 }
@@ -104,6 +108,12 @@ pub const KNOBS: &[KnobSpec] = &[
             max: Duration::from_secs(120),
         },
         help: "longest wait for the EMR service's verification answer; keep it above emr.timeout",
+    },
+    KnobSpec {
+        name: "tasks.patient_loading",
+        kind: KnobKind::OneOf(&["n_plus_one", "join", "batch"]),
+        help: "GET /tasks?include=patient: n_plus_one (a query per task, the seed bottleneck), join (one query) \
+               or batch (one IN query for the page's patients)",
     },
     authorizations::KNOBS[0],
     authorizations::KNOBS[1],
@@ -195,6 +205,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     emrlab_common::metrics::register("task", ROUTES);
     metrics::register();
+    include::register();
     let api = Router::new()
         .route("/tasks", post(handlers::create_task).get(handlers::list_tasks))
         .route("/tasks/stats", get(stats::task_stats))
