@@ -22,13 +22,27 @@ async fn patient_queries(app: &TestApp, mode: &str) -> f64 {
 async fn every_mode_lists_the_same_patients(app: TestApp) {
     let nurse = app.login("nurse.0001").await;
     let plain: Value = app.get(&nurse, "/api/v1/tasks?limit=20").await.json().await.unwrap();
-    assert!(plain["items"].as_array().unwrap().iter().all(|t| t.get("patient").is_none()));
+    assert!(
+        plain["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t.get("patient").is_none())
+    );
 
     let mut pages = Vec::new();
     for (mode, queries) in [("n_plus_one", 20.0), ("join", 1.0), ("batch", 1.0)] {
-        assert_eq!(app.set_knobs(json!({"tasks.patient_loading": mode})).await.status(), StatusCode::OK);
+        assert_eq!(
+            app.set_knobs(json!({"tasks.patient_loading": mode})).await.status(),
+            StatusCode::OK
+        );
         let before = patient_queries(&app, mode).await;
-        let page: Value = app.get(&nurse, "/api/v1/tasks?limit=20&include=patient").await.json().await.unwrap();
+        let page: Value = app
+            .get(&nurse, "/api/v1/tasks?limit=20&include=patient")
+            .await
+            .json()
+            .await
+            .unwrap();
         assert_eq!(patient_queries(&app, mode).await - before, queries, "{mode}");
         let items = page["items"].as_array().unwrap();
         assert_eq!(items.len(), 20, "{mode}");
@@ -36,11 +50,19 @@ async fn every_mode_lists_the_same_patients(app: TestApp) {
             let patient = &task["patient"];
             assert_eq!(patient["id"], task["patient_id"], "{mode}: {task}");
             // The first organisation's MRNs: no other organisation's patient comes along.
-            assert!(patient["mrn"].as_str().unwrap().starts_with("MRN1"), "{mode}: {patient}");
+            assert!(
+                patient["mrn"].as_str().unwrap().starts_with("MRN1"),
+                "{mode}: {patient}"
+            );
             assert!(patient["name"].as_str().unwrap().contains(' '), "{mode}: {patient}");
         }
         let tasks: Vec<_> = items.iter().map(|t| t["id"].clone()).collect();
-        let expected: Vec<_> = plain["items"].as_array().unwrap().iter().map(|t| t["id"].clone()).collect();
+        let expected: Vec<_> = plain["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].clone())
+            .collect();
         assert_eq!(tasks, expected, "{mode}: the same page as without patients");
         pages.push(page);
     }
@@ -50,14 +72,23 @@ async fn every_mode_lists_the_same_patients(app: TestApp) {
     // The next page follows the same cursor; offset paging keeps its total.
     let cursor = pages[0]["next_cursor"].as_str().unwrap();
     let next: Value = app
-        .get(&nurse, &format!("/api/v1/tasks?limit=20&include=patient&cursor={cursor}"))
+        .get(
+            &nurse,
+            &format!("/api/v1/tasks?limit=20&include=patient&cursor={cursor}"),
+        )
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(next["items"].as_array().unwrap().len(), 20);
-    app.set_knobs(json!({"tasks.pagination": "offset", "tasks.patient_loading": "join"})).await;
-    let offset: Value = app.get(&nurse, "/api/v1/tasks?limit=5&offset=5&include=patient").await.json().await.unwrap();
+    app.set_knobs(json!({"tasks.pagination": "offset", "tasks.patient_loading": "join"}))
+        .await;
+    let offset: Value = app
+        .get(&nurse, "/api/v1/tasks?limit=5&offset=5&include=patient")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(offset["total"].as_i64().unwrap() >= 800);
     assert_eq!(offset["items"][0]["id"], pages[0]["items"][5]["id"]);
 

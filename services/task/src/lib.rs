@@ -125,6 +125,7 @@ pub const KNOBS: &[KnobSpec] = &[
     DB_KNOBS[1],
     DB_KNOBS[2],
     DB_KNOBS[3],
+    DB_KNOBS[4],
 ];
 
 /// The routes, for metrics registration and the OpenAPI check.
@@ -184,6 +185,8 @@ impl AppState {
     ) -> Self {
         let knobs = Arc::new(KnobCell::new("task", KNOBS, settings));
         db.follow_knobs(&knobs, |s| &s.db);
+        // The task service owns the tables the indexes are on, so it alone applies the knob.
+        emrlab_common::indexes::follow(db.clone(), knobs.subscribe(), |s| s.db.indexes);
         let dashboard = dashboard::store::open(&db);
         dashboard::spawn_refresher(dashboard.clone(), knobs.subscribe());
         Self {
