@@ -20,6 +20,7 @@ use axum::{
 use emrlab_common::{auth::JwtKeys, db::AnyDb, events::EventBus, knobs::KnobCell};
 
 mod admin;
+pub mod compression;
 pub mod config;
 mod credentials;
 mod guard;
@@ -161,7 +162,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/handovers/{*rest}", any(proxy::to_handovers))
         .route("/api/v1/ws/ticket", post(ws::issue_ticket))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::rate_limit))
-        .route_layer(middleware::from_fn_with_state(state.clone(), guard::authenticate));
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard::authenticate))
+        .layer(compression::layer(state.knobs.clone()));
     let public = Router::new()
         .route("/api/v1/auth/login", post(login::login))
         .route("/api/v1/auth/refresh", post(login::refresh))
