@@ -25,6 +25,7 @@ use emrlab_common::{
     knobs::{DB_KNOBS, KnobCell, KnobKind, KnobSpec},
 };
 
+pub mod audit;
 pub mod authorizations;
 pub mod dashboard;
 pub mod emr;
@@ -143,6 +144,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/reservations/{id}/release"),
     ("POST", "/reservations/{id}/consume"),
     ("GET", "/dashboard/stats"),
+    ("GET", "/audit"),
+    ("GET", "/audit/series"),
 ];
 
 /// What every handler can reach. Cheap to clone: everything inside is shared.
@@ -217,6 +220,8 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/verify", post(verify::verify_task))
         .merge(authorizations::routes())
         .merge(dashboard::routes())
+        .route("/audit", get(audit::events))
+        .route("/audit/series", get(audit::series))
         .route("/internal/sync/tasks", post(replica::sync_tasks))
         .route("/internal/sync/merge", post(replica::merge_tasks))
         // Internal: for the handover service; the gateway routes no `/internal` path.
