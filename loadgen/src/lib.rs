@@ -10,6 +10,7 @@
 pub mod builtin;
 mod client;
 pub mod device;
+pub mod phases;
 pub mod plan;
 mod progress;
 pub mod report;

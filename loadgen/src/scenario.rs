@@ -169,48 +169,7 @@ pub struct Flow {
     pub steps: Vec<Step>,
 }
 
-/// Steps a VU runs before its first iteration (log in), again when a captured token is about
-/// to expire.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Setup {
-    #[serde(default)]
-    pub steps: Vec<Step>,
-    /// Rerun the setup when this long has passed since it ran (refresh before a token expires).
-    #[serde(default, with = "humantime_serde")]
-    pub rerun_after: Option<Duration>,
-    /// Set up every VU the run will need before the clock starts (k6's `setup()`), so a login
-    /// storm is not part of what the thresholds judge; it stays a lab of its own.
-    #[serde(default)]
-    pub before_start: bool,
-    /// VUs set up at once before the start.
-    #[serde(default = "default_setup_concurrency")]
-    pub concurrency: u32,
-}
-
-fn default_setup_concurrency() -> u32 {
-    8
-}
-
-impl Default for Setup {
-    fn default() -> Self {
-        Self {
-            steps: Vec::new(),
-            rerun_after: None,
-            before_start: false,
-            concurrency: default_setup_concurrency(),
-        }
-    }
-}
-
-/// Steps run once after the load has ended (k6's `teardown()`), by one VU of their own, e.g. an
-/// integrity check; their requests and checks count in the results and thresholds like any.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Teardown {
-    #[serde(default)]
-    pub steps: Vec<Step>,
-}
+pub use crate::phases::{Setup, Teardown};
 
 /// A whole scenario file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
