@@ -267,6 +267,7 @@ pub async fn bind_gateway(
     let db = open_database(cfg, "gateway").await?;
     let settings = emrlab_gateway::Settings {
         gateway: cfg.gateway.clone(),
+        http: cfg.http.clone(),
         auth: cfg.auth.clone(),
         db: cfg.db.clone(),
     };

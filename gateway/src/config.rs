@@ -151,6 +151,7 @@ impl Default for Config {
 #[serde(default)]
 pub struct Settings {
     pub gateway: Config,
+    pub http: crate::compression::HttpConfig,
     pub auth: AuthConfig,
     pub db: DbConfig,
 }
@@ -288,4 +289,5 @@ pub const KNOBS: &[KnobSpec] = &[
     DB_KNOBS[1],
     DB_KNOBS[2],
     DB_KNOBS[3],
+    crate::compression::KNOB,
 ];

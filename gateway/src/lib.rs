@@ -20,6 +20,7 @@ use axum::{
 use emrlab_common::{auth::JwtKeys, db::AnyDb, events::EventBus, knobs::KnobCell};
 
 mod admin;
+pub mod compression;
 pub mod config;
 mod credentials;
 mod guard;
@@ -66,6 +67,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/authorizations/{*rest}"),
     ("GET", "/api/v1/reservations/{*rest}"),
     ("GET", "/api/v1/dashboard/{*rest}"),
+    ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/audit/{*rest}"),
     ("GET", "/api/v1/admin/integrity"),
     ("GET", "/api/v1/emr/{*rest}"),
     ("GET", "/api/v1/sync/{*rest}"),
@@ -154,6 +157,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/authorizations/{*rest}", any(proxy::to_tasks))
         .route("/api/v1/reservations/{*rest}", any(proxy::to_tasks))
         .route("/api/v1/dashboard/{*rest}", any(proxy::to_tasks))
+        .route("/api/v1/audit", any(proxy::to_tasks))
+        .route("/api/v1/audit/{*rest}", any(proxy::to_tasks))
         .route("/api/v1/admin/integrity", get(admin::integrity))
         .route("/api/v1/emr/{*rest}", any(proxy::to_emr))
         .route("/api/v1/sync/{*rest}", any(proxy::to_sync))
@@ -161,7 +166,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/handovers/{*rest}", any(proxy::to_handovers))
         .route("/api/v1/ws/ticket", post(ws::issue_ticket))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::rate_limit))
-        .route_layer(middleware::from_fn_with_state(state.clone(), guard::authenticate));
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard::authenticate))
+        .layer(compression::layer(state.knobs.clone()));
     let public = Router::new()
         .route("/api/v1/auth/login", post(login::login))
         .route("/api/v1/auth/refresh", post(login::refresh))

@@ -24,6 +24,9 @@ pub struct DbConfig {
     /// Ping a pooled connection before handing it out (`db.test_before_acquire`): catches a
     /// connection a database restart killed, at one extra round trip per request.
     pub test_before_acquire: bool,
+    /// The seed platform's performance indexes (`db.indexes`): `seed` or `none`; the task service
+    /// builds or drops them when it changes (see `indexes`).
+    pub indexes: crate::indexes::IndexSet,
 }
 
 impl Default for DbConfig {
@@ -33,6 +36,7 @@ impl Default for DbConfig {
             acquire_timeout: Duration::from_secs(5),
             log_statements: false,
             test_before_acquire: false,
+            indexes: crate::indexes::IndexSet::Seed,
         }
     }
 }

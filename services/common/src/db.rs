@@ -238,12 +238,17 @@ impl AnyDb {
     where
         T: serde::Serialize + serde::de::DeserializeOwned + Default + Send + Sync + 'static,
     {
+        // `db.indexes` changes the schema, not the pool: a change of it alone keeps the pool.
+        let pool_part = move |t: &T| DbConfig {
+            indexes: Default::default(),
+            ..pool(t).clone()
+        };
         let mut changes = knobs.subscribe();
         let db = self.clone();
         tokio::spawn(async move {
-            let mut current = pool(&changes.borrow()).clone();
+            let mut current = pool_part(&changes.borrow());
             while changes.changed().await.is_ok() {
-                let next = pool(&changes.borrow()).clone();
+                let next = pool_part(&changes.borrow());
                 if next != current {
                     db.reconfigure(&next);
                     current = next;

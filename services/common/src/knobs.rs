@@ -217,7 +217,7 @@ fn lookup_mut<'a>(value: &'a mut Value, dotted: &str) -> Option<&'a mut Value> {
 }
 
 /// The knobs of [`crate::config::DbConfig`], owned by every component with a pool.
-pub const DB_KNOBS: [KnobSpec; 4] = [
+pub const DB_KNOBS: [KnobSpec; 5] = [
     KnobSpec {
         name: "db.pool_size",
         kind: KnobKind::Int { min: 1, max: 500 },
@@ -240,6 +240,12 @@ pub const DB_KNOBS: [KnobSpec; 4] = [
         name: "db.test_before_acquire",
         kind: KnobKind::Bool,
         help: "ping a pooled connection before use: survives a database restart, costs a round trip",
+    },
+    KnobSpec {
+        name: "db.indexes",
+        kind: KnobKind::OneOf(&["seed", "none"]),
+        help: "the seed platform's performance indexes (migrations/indexes.sql): seed builds them (CONCURRENTLY on \
+               PostgreSQL), none drops them; the task service applies it",
     },
 ];
 

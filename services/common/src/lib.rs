@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod indexes;
 pub mod internal;
 pub mod knobs;
 pub mod metrics;

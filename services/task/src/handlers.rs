@@ -170,12 +170,21 @@ pub async fn list_tasks(
 ) -> Result<axum::Json<Page>, TaskError> {
     let actor = clinical_actor(&caller)?;
     let mode = state.knobs.get().tasks.pagination;
+    let include_patient = query.include_patient()?;
     let (filter, page) = query.parse(mode)?;
-    let (mut items, total) = state.store.page_tasks(actor.org, &filter, page).await?;
+    let (mut items, total) = if include_patient {
+        crate::include::page_with_patients(&state, actor, &filter, page).await?
+    } else {
+        let (tasks, total) = state.store.page_tasks(actor.org, &filter, page).await?;
+        let listed = tasks
+            .into_iter()
+            .map(|task| crate::include::Listed { task, patient: None });
+        (listed.collect(), total)
+    };
     let (next_cursor, offset) = match page {
         PageRequest::Cursor { limit, .. } if items.len() > limit as usize => {
             items.truncate(limit as usize);
-            (items.last().map(encode_cursor), None)
+            (items.last().map(|l| encode_cursor(&l.task)), None)
         }
         PageRequest::Offset { offset, .. } => (None, Some(offset)),
         _ => (None, None),

@@ -25,12 +25,14 @@ use emrlab_common::{
     knobs::{DB_KNOBS, KnobCell, KnobKind, KnobSpec},
 };
 
+pub mod audit;
 pub mod authorizations;
 pub mod dashboard;
 pub mod emr;
 pub mod error;
 pub mod events;
 mod handlers;
+pub mod include;
 pub mod internal;
 pub mod listing;
 mod metrics;
@@ -59,6 +61,8 @@ pub struct Config {
     /// Longest wait for the EMR service's answer to a verification (`tasks.verify_timeout`).
     #[serde(with = "humantime_serde")]
     pub verify_timeout: Duration,
+    /// How `GET /tasks?include=patient` loads the patients (`tasks.patient_loading`).
+    pub patient_loading: include::PatientLoading,
 }
 
 impl Default for Config {
@@ -70,6 +74,7 @@ impl Default for Config {
             // Longer than the EMR service's 10 s vendor timeout (`emr.timeout`), so its own clear
             // answer (vendor_timeout, breaker_open) normally arrives before we give up on it.
             verify_timeout: Duration::from_secs(15),
+            patient_loading: include::PatientLoading::Batch,
         }
     }
 }
@@ -105,6 +110,12 @@ pub const KNOBS: &[KnobSpec] = &[
         },
         help: "longest wait for the EMR service's verification answer; keep it above emr.timeout",
     },
+    KnobSpec {
+        name: "tasks.patient_loading",
+        kind: KnobKind::OneOf(&["n_plus_one", "join", "batch"]),
+        help: "GET /tasks?include=patient: n_plus_one (a query per task, the seed bottleneck), join (one query) \
+               or batch (one IN query for the page's patients)",
+    },
     authorizations::KNOBS[0],
     authorizations::KNOBS[1],
     authorizations::KNOBS[2],
@@ -115,6 +126,7 @@ pub const KNOBS: &[KnobSpec] = &[
     DB_KNOBS[1],
     DB_KNOBS[2],
     DB_KNOBS[3],
+    DB_KNOBS[4],
 ];
 
 /// The routes, for metrics registration and the OpenAPI check.
@@ -132,6 +144,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/reservations/{id}/release"),
     ("POST", "/reservations/{id}/consume"),
     ("GET", "/dashboard/stats"),
+    ("GET", "/audit"),
+    ("GET", "/audit/series"),
 ];
 
 /// What every handler can reach. Cheap to clone: everything inside is shared.
@@ -174,6 +188,8 @@ impl AppState {
     ) -> Self {
         let knobs = Arc::new(KnobCell::new("task", KNOBS, settings));
         db.follow_knobs(&knobs, |s| &s.db);
+        // The task service owns the tables the indexes are on, so it alone applies the knob.
+        emrlab_common::indexes::follow(db.clone(), knobs.subscribe(), |s| s.db.indexes);
         let dashboard = dashboard::store::open(&db);
         dashboard::spawn_refresher(dashboard.clone(), knobs.subscribe());
         Self {
@@ -195,6 +211,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     emrlab_common::metrics::register("task", ROUTES);
     metrics::register();
+    include::register();
     let api = Router::new()
         .route("/tasks", post(handlers::create_task).get(handlers::list_tasks))
         .route("/tasks/stats", get(stats::task_stats))
@@ -203,6 +220,8 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/verify", post(verify::verify_task))
         .merge(authorizations::routes())
         .merge(dashboard::routes())
+        .route("/audit", get(audit::events))
+        .route("/audit/series", get(audit::series))
         .route("/internal/sync/tasks", post(replica::sync_tasks))
         .route("/internal/sync/merge", post(replica::merge_tasks))
         // Internal: for the handover service; the gateway routes no `/internal` path.

@@ -44,6 +44,7 @@ pub struct ListQuery {
     limit: Option<u32>,
     offset: Option<u64>,
     cursor: Option<String>,
+    include: Option<String>,
 }
 
 /// Validated filters; every one narrows the result (they combine with AND).
@@ -78,7 +79,7 @@ pub enum PageRequest {
 /// The list envelope every list in the API uses.
 #[derive(Debug, Serialize)]
 pub struct Page {
-    pub items: Vec<Task>,
+    pub items: Vec<crate::include::Listed>,
     pub next_cursor: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<i64>,
@@ -100,6 +101,15 @@ fn instant(field: &'static str, value: Option<String>) -> Result<Option<OffsetDa
 }
 
 impl ListQuery {
+    /// Whether `include=patient` asks for each task's patient (the only inclusion there is).
+    pub fn include_patient(&self) -> Result<bool, ApiError> {
+        match self.include.as_deref() {
+            None => Ok(false),
+            Some("patient") => Ok(true),
+            Some(_) => Err(ApiError::invalid("include", "include must be patient")),
+        }
+    }
+
     /// Validates the query against the pagination mode in force.
     pub fn parse(self, mode: Pagination) -> Result<(TaskFilter, PageRequest), ApiError> {
         let filter = TaskFilter {

@@ -17,3 +17,5 @@ super::sql::sql_task_store!(
 );
 
 super::synced::sql_synced_rows!(PgTaskStore, Postgres, to_db: same, lock: " FOR UPDATE");
+
+super::patients::sql_patient_refs!(PgTaskStore, Postgres);

@@ -133,6 +133,32 @@ macro_rules! sql_task_store {
             }
         }
 
+        /// The query of one page of tasks (up to `limit + 1` rows in cursor mode), newest first.
+        fn push_page(
+            qb: &mut sqlx::QueryBuilder<$db>,
+            org: emrlab_common::auth::OrgId,
+            filter: &crate::listing::TaskFilter,
+            page: crate::listing::PageRequest,
+        ) {
+            use crate::listing::PageRequest;
+            qb.push(concat!("SELECT ", crate::storage::statements::task_row_columns!(), " FROM tasks"));
+            push_filters(qb, org, filter);
+            if let PageRequest::Cursor { after: Some((at, id)), .. } = page {
+                qb.push(" AND (created_at, id) < (").push_bind($to_db(at)).push(", ").push_bind(id).push(")");
+            }
+            qb.push(" ORDER BY created_at DESC, id DESC");
+            match page {
+                PageRequest::Unbounded => {}
+                PageRequest::Offset { offset, limit } => {
+                    qb.push(" LIMIT ").push_bind(i64::from(limit));
+                    qb.push(" OFFSET ").push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+                }
+                PageRequest::Cursor { limit, .. } => {
+                    qb.push(" LIMIT ").push_bind(i64::from(limit) + 1);
+                }
+            }
+        }
+
         fn push_filters(
             qb: &mut sqlx::QueryBuilder<$db>,
             org: emrlab_common::auth::OrgId,
@@ -311,35 +337,8 @@ macro_rules! sql_task_store {
             ) -> Result<(Vec<crate::model::Task>, Option<i64>), crate::error::TaskError> {
                 use crate::listing::PageRequest;
                 let mut conn = self.db.acquire().await?;
-                let mut qb = sqlx::QueryBuilder::<$db>::new(concat!(
-                    "SELECT ",
-                    crate::storage::statements::task_row_columns!(),
-                    " FROM tasks"
-                ));
-                push_filters(&mut qb, org, filter);
-                if let PageRequest::Cursor {
-                    after: Some((at, id)),
-                    ..
-                } = page
-                {
-                    qb.push(" AND (created_at, id) < (")
-                        .push_bind($to_db(at))
-                        .push(", ")
-                        .push_bind(id)
-                        .push(")");
-                }
-                qb.push(" ORDER BY created_at DESC, id DESC");
-                match page {
-                    PageRequest::Unbounded => {}
-                    PageRequest::Offset { offset, limit } => {
-                        qb.push(" LIMIT ").push_bind(i64::from(limit));
-                        qb.push(" OFFSET ")
-                            .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
-                    }
-                    PageRequest::Cursor { limit, .. } => {
-                        qb.push(" LIMIT ").push_bind(i64::from(limit) + 1);
-                    }
-                }
+                let mut qb = sqlx::QueryBuilder::<$db>::new("");
+                push_page(&mut qb, org, filter, page);
                 let rows = qb.build().fetch_all(&mut *conn).await?;
                 let tasks = rows.iter().map(task_from_row).collect::<Result<Vec<_>, _>>()?;
                 let total = if let PageRequest::Offset { .. } = page {

@@ -18,3 +18,5 @@ super::sql::sql_task_store!(
 );
 
 super::synced::sql_synced_rows!(SqliteTaskStore, Sqlite, to_db: to_micros, lock: "");
+
+super::patients::sql_patient_refs!(SqliteTaskStore, Sqlite);

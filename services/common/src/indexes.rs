@@ -1,0 +1,193 @@
+//! `db.indexes`: the seed platform's performance indexes (`migrations/indexes.sql`), dropped or
+//! built again at run time so a lab can show what they do. On PostgreSQL both go CONCURRENTLY
+//! (outside a transaction: reads and writes go on while an index builds), except on the
+//! partitioned audit log, which refuses it; under an advisory lock so two task services do not
+//! race. On SQLite, in one write transaction.
+
+use serde::{Deserialize, Serialize};
+use sqlx::AssertSqlSafe;
+
+use crate::db::AnyDb;
+
+/// The index definitions, one `CREATE INDEX IF NOT EXISTS name ON …` per line.
+pub const INDEXES_SQL: &str = include_str!("../../../migrations/indexes.sql");
+
+/// Which performance indexes exist (`db.indexes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum IndexSet {
+    /// The seed platform's: what the migrations leave.
+    #[default]
+    Seed,
+    /// None of them: filtered queries scan.
+    None,
+}
+
+const CREATE: &str = "CREATE INDEX IF NOT EXISTS ";
+/// Any number; it only has to be the same in every task service on one database.
+const LOCK_KEY: i64 = 0x656d_726c_6162_6978;
+
+/// (name, statement) of every index in the set.
+pub fn definitions() -> Vec<(&'static str, &'static str)> {
+    INDEXES_SQL
+        .lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix(CREATE)?;
+            Some((rest.split_whitespace().next()?, line.trim()))
+        })
+        .collect()
+}
+
+/// The table an index definition is on.
+fn table_of(create: &str) -> Option<&str> {
+    create.split(" ON ").nth(1)?.split_whitespace().next()
+}
+
+/// The statements that bring the database to `set`. `concurrent` says, per table, whether its
+/// indexes go CONCURRENTLY: PostgreSQL, except on partitioned tables (the audit log), which
+/// refuse it; their indexes are built or dropped with a short lock instead.
+fn statements(set: IndexSet, concurrent: impl Fn(&str) -> bool) -> Vec<String> {
+    definitions()
+        .into_iter()
+        .map(|(name, create)| {
+            let concurrently = table_of(create).is_some_and(&concurrent);
+            match (set, concurrently) {
+                (IndexSet::Seed, true) => create.replacen(CREATE, "CREATE INDEX CONCURRENTLY IF NOT EXISTS ", 1),
+                (IndexSet::Seed, false) => create.to_owned(),
+                (IndexSet::None, true) => format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"),
+                (IndexSet::None, false) => format!("DROP INDEX IF EXISTS {name}"),
+            }
+        })
+        .collect()
+}
+
+/// Brings the database to `set`; idempotent. A build that failed half way on PostgreSQL leaves an
+/// invalid index, which is dropped and built again.
+pub async fn apply(db: &AnyDb, set: IndexSet) -> Result<(), sqlx::Error> {
+    match db {
+        AnyDb::Postgres(db) => {
+            let mut conn = db.acquire().await?;
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(LOCK_KEY)
+                .execute(&mut *conn)
+                .await?;
+            let result = async {
+                if set == IndexSet::Seed {
+                    let invalid: Vec<String> = sqlx::query_scalar(
+                        "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                         WHERE NOT i.indisvalid",
+                    )
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    for name in definitions()
+                        .into_iter()
+                        .map(|(n, _)| n)
+                        .filter(|n| invalid.iter().any(|i| i == n))
+                    {
+                        sqlx::query(AssertSqlSafe(format!("DROP INDEX CONCURRENTLY IF EXISTS {name}")))
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+                let partitioned: Vec<String> =
+                    sqlx::query_scalar("SELECT relname::text FROM pg_class WHERE relkind = 'p'")
+                        .fetch_all(&mut *conn)
+                        .await?;
+                for statement in statements(set, |table| !partitioned.iter().any(|p| p == table)) {
+                    sqlx::query(AssertSqlSafe(statement)).execute(&mut *conn).await?;
+                }
+                Ok::<_, sqlx::Error>(())
+            }
+            .await;
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(LOCK_KEY)
+                .execute(&mut *conn)
+                .await?;
+            result
+        }
+        AnyDb::Sqlite(db) => {
+            let mut w = db.begin_write().await?;
+            for statement in statements(set, |_| false) {
+                sqlx::query(AssertSqlSafe(statement)).execute(&mut *w.tx).await?;
+            }
+            w.tx.commit().await
+        }
+    }
+}
+
+/// Applies `db.indexes` as configured now and again whenever `changes` brings another value;
+/// ends with the component (when its knobs go).
+pub fn follow<T: Send + Sync + 'static>(
+    db: AnyDb,
+    mut changes: tokio::sync::watch::Receiver<std::sync::Arc<T>>,
+    pick: fn(&T) -> IndexSet,
+) {
+    tokio::spawn(async move {
+        let mut applied = None;
+        loop {
+            let wanted = pick(&changes.borrow());
+            if applied != Some(wanted) {
+                let started = std::time::Instant::now();
+                match apply(&db, wanted).await {
+                    Ok(()) => {
+                        tracing::info!(indexes = ?wanted, took = ?started.elapsed(), "db.indexes applied");
+                        applied = Some(wanted);
+                    }
+                    Err(error) => tracing::warn!(%error, indexes = ?wanted, "db.indexes could not be applied"),
+                }
+            }
+            if changes.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Which of the set's indexes exist now, by name.
+pub async fn present(db: &AnyDb) -> Result<Vec<String>, sqlx::Error> {
+    let names: Vec<String> = match db {
+        AnyDb::Postgres(db) => {
+            sqlx::query_scalar("SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema()")
+                .fetch_all(&mut *db.acquire().await?)
+                .await?
+        }
+        AnyDb::Sqlite(db) => {
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'index'")
+                .fetch_all(&mut *db.acquire().await?)
+                .await?
+        }
+    };
+    let wanted = definitions();
+    Ok(names
+        .into_iter()
+        .filter(|n| wanted.iter().any(|(w, _)| w == n))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The migrations must leave the database at `seed`: every definition in the knob's file is
+    /// in a migration, word for word, on both backends.
+    #[test]
+    fn the_migrations_create_every_index_of_the_set_as_the_knob_does() {
+        let migrations = [
+            include_str!("../../../migrations/postgres/0002_tasks.sql"),
+            include_str!("../../../migrations/postgres/0010_seed_indexes.sql"),
+            include_str!("../../../migrations/sqlite/0002_tasks.sql"),
+            include_str!("../../../migrations/sqlite/0010_seed_indexes.sql"),
+        ];
+        let defs = definitions();
+        assert_eq!(defs.len(), 9);
+        for (name, create) in defs {
+            let plain = create.replacen(CREATE, "CREATE INDEX ", 1);
+            for backend in [&migrations[..2], &migrations[2..]] {
+                assert!(
+                    backend.iter().any(|m| m.contains(create) || m.contains(&plain)),
+                    "{name}: `{create}` is in no migration"
+                );
+            }
+        }
+    }
+}
