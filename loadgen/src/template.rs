@@ -391,7 +391,10 @@ mod tests {
     #[test]
     fn json_paths_index_and_spread() {
         let v = json!({"items": [{"id": "a", "to": null}, {"id": "b", "to": "x"}], "data": {"verified": true}});
+        assert_eq!(json_path(&v, "items[0].id"), Some(json!("a")));
         assert_eq!(json_path(&v, "items[1].id"), Some(json!("b")));
+        // An empty page (no untouched authorization left) is a miss, not a stale or null id.
+        assert_eq!(json_path(&json!({"items": []}), "items[0].id"), None);
         assert_eq!(json_path(&v, "items[*].id"), Some(json!(["a", "b"])));
         assert_eq!(
             json_path(&v, "items[*].to"),

@@ -1,8 +1,9 @@
 //! Pass/fail conditions in k6's spirit: `p95<500ms`, `p(99)<1s`, `avg<200ms`, `rate<0.01`,
 //! `rate>1000`, `count<10`, on `http_req_duration`, `step:NAME`, `http_req_failed`, `checks`,
-//! `http_reqs`, `iterations`, `dropped_iterations`, `conflicts:NAME` (the share of a sync
-//! step's pushes that put a task in conflict, a rate) and `status:NAME:CODE` (a step's answers
-//! with that status: `count==5`, or their share, `rate>0.9`). `==` compares exactly.
+//! `checks:NAME` (a step's checks, a rate), `http_reqs`, `iterations`, `dropped_iterations`,
+//! `conflicts:NAME` (the share of a sync step's pushes that put a task in conflict, a rate) and
+//! `status:NAME:CODE` (a step's answers with that status: `count==5`, or their share,
+//! `rate>0.9`). `==` compares exactly.
 //! A broken one makes `emrlab load` exit 99.
 
 use std::time::Duration;
@@ -88,7 +89,7 @@ impl Threshold {
         let known = matches!(
             metric,
             "http_req_duration" | "http_req_failed" | "checks" | "http_reqs" | "iterations" | "dropped_iterations"
-        ) || ["step:", "conflicts:"]
+        ) || ["step:", "conflicts:", "checks:"]
             .iter()
             .any(|p| metric.strip_prefix(p).is_some_and(|s| !s.is_empty()))
             || status_metric(metric).is_some();
@@ -135,7 +136,10 @@ impl Threshold {
             }
         };
         let latency_stat = matches!(stat, Stat::Percentile(_) | Stat::Avg | Stat::Min | Stat::Max);
-        if stat == Stat::Count && (matches!(metric, "http_req_failed" | "checks") || metric.starts_with("conflicts:")) {
+        let rate_only = matches!(metric, "http_req_failed" | "checks")
+            || metric.starts_with("conflicts:")
+            || metric.starts_with("checks:");
+        if stat == Stat::Count && rate_only {
             return Err(format!("{metric} is a rate: write rate<0.01 or rate>0.99"));
         }
         if latency_stat != is_latency(metric) && !(metric == "http_reqs" && stat == Stat::Count) {
@@ -173,6 +177,16 @@ impl Threshold {
                 } else {
                     ratio(n, step.count())
                 }
+            }
+            // One step's checks: a single failed check (an integrity report with `ok: false`)
+            // among thousands of others' still shows. No checks ran, no data: it cannot pass.
+            metric if metric.starts_with("checks:") => {
+                let step = summary.step(metric.trim_start_matches("checks:"))?;
+                let all = step.checks_passed + step.checks_failed;
+                if all == 0 {
+                    return None;
+                }
+                ratio(step.checks_passed, all)
             }
             // A sync step's pushes that put a task in conflict, among all its pushes.
             metric if metric.starts_with("conflicts:") => {
@@ -270,6 +284,17 @@ mod tests {
         assert!(Threshold::parse("status:login", "count==1").is_err());
         assert!(Threshold::parse("status:login:200", "p95<1s").is_err());
         assert!(Threshold::parse("status:login:200", "count=5").is_err());
+    }
+
+    #[test]
+    fn a_steps_checks_are_judged_apart_from_the_others() {
+        // login: 50 checks passed and 1 failed; list: 50 passed; the run: 100 of 101.
+        assert!(judge("checks", "rate>0.99"));
+        assert!(!judge("checks:login", "rate==1") && judge("checks:login", "rate>0.98"));
+        assert!(judge("checks:list", "rate==1"));
+        assert!(!judge("checks:missing", "rate>=0"), "a step without checks cannot pass");
+        assert!(Threshold::parse("checks:login", "count<1").is_err());
+        assert!(Threshold::parse("checks:login", "p95<1s").is_err());
     }
 
     #[test]

@@ -211,6 +211,8 @@ max_vus = 10
 "status:final check:200" = ["count==1"]
 "status:load:200" = ["count==20"]
 checks = ["rate==1"]
+"checks:final check" = ["rate==1"]
+"checks:load" = ["rate==1"]
 [[flows]]
 name = "load"
 [[flows.steps]]
@@ -229,7 +231,9 @@ check = { status = [201] }
     let verdict = |m: &str| outcome.verdicts.iter().find(|v| v.metric == m).unwrap();
     assert!(verdict("status:final check:200").ok, "{:?}", outcome.verdicts);
     assert!(verdict("status:load:200").ok, "{:?}", outcome.verdicts);
-    // The teardown's check expected a 201 and got a 200: the run fails on it.
+    // The teardown's check expected a 201 and got a 200: the run fails on it, and a threshold on
+    // that step's checks alone names it.
     assert!(!verdict("checks").ok && !outcome.passed());
+    assert!(!verdict("checks:final check").ok && verdict("checks:load").ok);
     assert_eq!(outcome.summary.step("final check").unwrap().count(), 1);
 }
