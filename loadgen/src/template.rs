@@ -366,7 +366,10 @@ mod tests {
         assert!((render("${now+1d}") - now - time::Duration::DAY).abs() < time::Duration::seconds(5));
         assert!((render("${now-90m}") - now + time::Duration::minutes(90)).abs() < time::Duration::seconds(5));
         assert!(Template::parse("${now+soon}").is_err());
-        assert!(Template::parse("${nowhere}").is_ok(), "a variable that merely starts with now");
+        assert!(
+            Template::parse("${nowhere}").is_ok(),
+            "a variable that merely starts with now"
+        );
     }
 
     #[test]
