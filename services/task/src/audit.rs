@@ -19,7 +19,6 @@ use emrlab_common::{
 use crate::{AppState, error::TaskError};
 
 const DEFAULT_RANGE: Duration = Duration::DAY;
-const MAX_LIMIT: u32 = 200;
 /// The most buckets one series may have.
 const MAX_BUCKETS: i64 = 10_000;
 
@@ -213,11 +212,7 @@ pub async fn events(
         return Err(ApiError::invalid("bucket", "bucket is for /audit/series").into());
     }
     let filter = query.filter()?;
-    let limit = match query.limit {
-        None => 50,
-        Some(l) if (1..=MAX_LIMIT).contains(&l) => l,
-        Some(_) => return Err(ApiError::invalid("limit", format!("limit must be from 1 to {MAX_LIMIT}")).into()),
-    };
+    let limit = crate::listing::page_limit(query.limit)?;
     let after = query.cursor.as_deref().map(emrlab_common::cursor::decode).transpose()?;
     let mut items = store(&state.db).events(org, &filter, after, limit + 1).await?;
     let next_cursor = if items.len() > limit as usize {

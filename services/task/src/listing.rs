@@ -14,6 +14,19 @@ pub const MAX_LIMIT: u32 = 200;
 const MAX_TERMS: usize = 10;
 const MAX_TERM_CHARS: usize = 100;
 
+/// A list's page size: `limit` if given and from 1 to [`MAX_LIMIT`], else a 422; default
+/// [`DEFAULT_LIMIT`]. Every list of the task service pages alike.
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(l) if (1..=MAX_LIMIT).contains(&l) => Ok(l),
+        Some(_) => Err(ApiError::invalid(
+            "limit",
+            format!("limit must be from 1 to {MAX_LIMIT}"),
+        )),
+    }
+}
+
 /// How `GET /tasks` pages (`tasks.pagination`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -128,16 +141,7 @@ impl ListQuery {
             created_before: instant("created_before", self.created_before)?,
             terms: terms(self.q)?,
         };
-        let limit = match self.limit {
-            None => DEFAULT_LIMIT,
-            Some(l) if (1..=MAX_LIMIT).contains(&l) => l,
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    "limit",
-                    format!("limit must be from 1 to {MAX_LIMIT}"),
-                ));
-            }
-        };
+        let limit = page_limit(self.limit)?;
         let page = match mode {
             Pagination::Unbounded => PageRequest::Unbounded,
             Pagination::Offset => {

@@ -23,7 +23,7 @@ use super::{
     model::{Authorization, NewReservation, Reservation, ReservationBody, ReservationState, idempotency_key},
     store::{AuthorizationFilter, ReserveError},
 };
-use crate::{AppState, error::TaskError, handlers::clinical_actor, listing::DEFAULT_LIMIT, listing::MAX_LIMIT};
+use crate::{AppState, error::TaskError, handlers::clinical_actor, listing::page_limit};
 
 /// The query string of `GET /authorizations`.
 #[derive(Debug, Deserialize)]
@@ -51,11 +51,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Response, TaskError> {
     let actor = clinical_actor(&caller)?;
-    let limit = match query.limit {
-        None => DEFAULT_LIMIT,
-        Some(l) if (1..=MAX_LIMIT).contains(&l) => l,
-        Some(_) => return Err(ApiError::invalid("limit", format!("limit must be from 1 to {MAX_LIMIT}")).into()),
-    };
+    let limit = page_limit(query.limit)?;
     let after = query.cursor.as_deref().map(emrlab_common::cursor::decode).transpose()?;
     let filter = AuthorizationFilter {
         patient_id: query.patient_id,
