@@ -32,9 +32,14 @@ pub mod ws;
 
 pub use config::{Config, KNOBS, Settings, Upstream, WsConfig};
 
-/// Everything the gateway's handlers share. Cheap to clone.
+/// Everything the gateway's handlers share. Cheap to clone: one reference count, because axum
+/// clones the state for every middleware and extractor of every request, and a dozen separate
+/// `Arc`s cost a dozen contended atomic increments (and decrements) each time.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] points to.
+pub struct Shared {
     pub knobs: Arc<KnobCell<Settings>>,
     pub keys: Arc<JwtKeys>,
     pub db: AnyDb,
@@ -47,6 +52,14 @@ pub struct AppState {
     /// Where every transport's events arrive; the hub reads it.
     bus: EventBus,
     hub: ws::Hub,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl FromRef<AppState> for Arc<JwtKeys> {
@@ -86,7 +99,7 @@ impl AppState {
         let hashing = Arc::new(login::Hashing::new(settings.auth.max_concurrent_hashes));
         let knobs = Arc::new(KnobCell::new("gateway", KNOBS, settings));
         let hub = ws::Hub::new(&bus, knobs.clone());
-        let state = Self {
+        let state = Self(Arc::new(Shared {
             bus,
             hub,
             credentials: credentials::open(&db),
@@ -101,7 +114,7 @@ impl AppState {
                 .build()
                 .unwrap_or_default(),
             upstreams: Arc::new(upstreams.into_iter().map(|u| (u.name, u)).collect()),
-        };
+        }));
         state.follow_knobs();
         state
     }

@@ -148,9 +148,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/audit/series"),
 ];
 
-/// What every handler can reach. Cheap to clone: everything inside is shared.
+/// What every handler can reach. Cheap to clone: one reference count, because axum clones the
+/// state for every extractor of every request, and ten separate `Arc`s cost ten contended atomic
+/// increments (and decrements) each time.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] points to.
+pub struct Shared {
     pub store: Arc<dyn storage::TaskStore>,
     pub authorizations: Arc<dyn authorizations::store::AuthorizationStore>,
     pub dashboard: Arc<dyn dashboard::store::DashboardStore>,
@@ -165,6 +170,14 @@ pub struct AppState {
     pub emr: emr::EmrClient,
     /// Where task events go (the gateway's hub, in process, over Redis or over HTTP).
     pub events: EventPublisher,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl FromRef<AppState> for Arc<JwtKeys> {
@@ -192,7 +205,7 @@ impl AppState {
         emrlab_common::indexes::follow(db.clone(), knobs.subscribe(), |s| s.db.indexes);
         let dashboard = dashboard::store::open(&db);
         dashboard::spawn_refresher(dashboard.clone(), knobs.subscribe());
-        Self {
+        Self(Arc::new(Shared {
             store: storage::open(&db),
             authorizations: authorizations::store::open(&db),
             dashboard,
@@ -203,7 +216,7 @@ impl AppState {
             db,
             emr: emr::EmrClient::new(emr_url),
             events,
-        }
+        }))
     }
 }
 
