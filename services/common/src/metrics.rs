@@ -157,6 +157,34 @@ fn method_label(method: &http::Method) -> &'static str {
     }
 }
 
+/// The `status` label: the usual codes as static strings, so recording one allocates nothing.
+fn status_label(status: http::StatusCode) -> metrics::SharedString {
+    let code = match status.as_u16() {
+        200 => "200",
+        201 => "201",
+        202 => "202",
+        204 => "204",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        409 => "409",
+        412 => "412",
+        413 => "413",
+        415 => "415",
+        422 => "422",
+        428 => "428",
+        429 => "429",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        other => return metrics::SharedString::from(other.to_string()),
+    };
+    metrics::SharedString::const_str(code)
+}
+
 /// Middleware recording duration and in-flight requests, labelled by route template.
 pub async fn track(tracker: std::sync::Arc<Tracker>, req: Request, next: Next) -> Response {
     let route = tracker.route_label(&req);
@@ -166,7 +194,7 @@ pub async fn track(tracker: std::sync::Arc<Tracker>, req: Request, next: Next) -
     let response = next.run(req).await;
     tracker.in_flight.decrement(1.0);
     metrics::histogram!(names::HTTP_DURATION, "component" => tracker.component, "route" => route,
-        "method" => method, "status" => response.status().as_u16().to_string())
+        "method" => method, "status" => status_label(response.status()))
     .record(started.elapsed());
     response
 }

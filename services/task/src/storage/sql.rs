@@ -209,12 +209,15 @@ macro_rules! sql_task_store {
                     crate::model::TaskId(uuid::Uuid::now_v7()),
                     emrlab_common::db::now(),
                 );
-                let mut w = self.db.begin_write().await?;
-                // The composite foreign keys prove the references are in the caller's
-                // organisation; only when one fails is it worth a query to say which.
+                // The audit document is built before the write lock is taken: on SQLite every
+                // writer of the process queues behind the holder, so the lock covers SQL only.
                 let after = serde_json::to_value(&task)
                     .map($json)
                     .map_err(|e| sqlx::Error::Encode(e.into()))?;
+                let audit_id = uuid::Uuid::now_v7();
+                let mut w = self.db.begin_write().await?;
+                // The composite foreign keys prove the references are in the caller's
+                // organisation; only when one fails is it worth a query to say which.
                 // The task and its audit row in one statement: one round trip (and, on SQLite, one
                 // hand-off to the connection's thread) fewer while the write lock is held.
                 let inserted = sqlx::query($create)
@@ -231,7 +234,7 @@ macro_rules! sql_task_store {
                     .bind($to_db(task.created_at))
                     .bind($to_db(task.updated_at))
                     .bind(task.version)
-                    .bind(uuid::Uuid::now_v7())
+                    .bind(audit_id)
                     .bind(actor.user.0)
                     .bind(after)
                     .execute(&mut *w.tx)
