@@ -57,6 +57,12 @@ impl<DB: Database> Db<DB> {
             .connect_lazy_with(options.clone().log_statements(level))
     }
 
+    /// How this database is connected to, for a caller that needs a pool of its own with the
+    /// same settings (`emrlab db bench`'s pool stress).
+    pub fn connect_options(&self) -> <DB::Connection as sqlx::Connection>::Options {
+        self.options.clone()
+    }
+
     /// The pool now in service.
     pub fn pool(&self) -> Pool<DB> {
         Pool::clone(&self.pool.load())

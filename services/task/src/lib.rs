@@ -28,6 +28,7 @@ use emrlab_common::{
 pub mod audit;
 pub mod authorizations;
 pub mod dashboard;
+pub mod diagnostics;
 pub mod emr;
 pub mod error;
 pub mod events;

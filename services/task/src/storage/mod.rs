@@ -19,8 +19,8 @@ pub mod patients;
 mod postgres;
 mod reassign;
 mod sql;
-mod sqlite;
-mod statements;
+pub(crate) mod sqlite;
+pub(crate) mod statements;
 pub mod synced;
 
 /// Task persistence. Every method takes the organisation, so tenancy lives in the SQL.

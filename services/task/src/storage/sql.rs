@@ -134,7 +134,8 @@ macro_rules! sql_task_store {
         }
 
         /// The query of one page of tasks (up to `limit + 1` rows in cursor mode), newest first.
-        fn push_page(
+        /// Crate-visible so `diagnostics` explains the very statement the list runs.
+        pub(crate) fn push_page(
             qb: &mut sqlx::QueryBuilder<$db>,
             org: emrlab_common::auth::OrgId,
             filter: &crate::listing::TaskFilter,
@@ -261,11 +262,7 @@ macro_rules! sql_task_store {
                 id: crate::model::TaskId,
             ) -> Result<crate::model::Task, crate::error::TaskError> {
                 let mut conn = self.db.acquire().await?;
-                let row = sqlx::query(concat!(
-                    "SELECT ",
-                    crate::storage::statements::task_row_columns!(),
-                    " FROM tasks WHERE org_id = $1 AND id = $2"
-                ))
+                let row = sqlx::query(crate::storage::statements::FETCH_TASK)
                 .bind(org.0)
                 .bind(id.0)
                 .fetch_optional(&mut *conn)
