@@ -8,6 +8,7 @@ use serde::Serialize;
 use emrlab::PlatformConfig;
 
 mod config;
+mod db;
 mod load;
 mod serve;
 mod setup;
@@ -48,6 +49,12 @@ enum Command {
     /// Check every insurance authorization against its reservations (used + scheduled ≤ total);
     /// prints each violation and exits non-zero if there is one.
     Verify,
+    /// Diagnose the database: `db report` (what its statistics say) and `db bench` (heavy
+    /// queries with and without the seed indexes, and a pool stress).
+    Db {
+        #[command(subcommand)]
+        command: db::Command,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -119,6 +126,7 @@ pub fn main() -> ExitCode {
             Some(Command::Migrate) => setup::migrate(&cli).await,
             Some(Command::Seed(args)) => setup::seed(&cli, args).await,
             Some(Command::Verify) => setup::verify(&cli).await,
+            Some(Command::Db { command }) => db::run(&cli, command).await,
             Some(Command::Config { command }) => config::run(&cli, command),
             Some(Command::Load(_)) => Ok(()),
         }

@@ -163,7 +163,7 @@ pub fn bench(b: &BenchReport) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<28} {:>6} {:>9} {:>9} {:>9} {:>9}   {:>9} {:>9} {:>9}",
+        "{:<28} {:>6} {:>9} {:>9} {:>9}   {:>9} {:>9} {:>9} {:>9}",
         "query", "rows", "seed p50", "seed p95", "seed max", "none p50", "none p95", "none max", "none/seed"
     );
     let find = |name: &str, set| b.queries.iter().find(|q| q.name == name && q.indexes == set);
@@ -186,7 +186,7 @@ pub fn bench(b: &BenchReport) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<28} {:>6} {:>9.2} {:>9.2} {:>9.2} {:>9.2}   {:>9.2} {:>9.2} {:>9}",
+            "{:<28} {:>6} {:>9.2} {:>9.2} {:>9.2}   {:>9.2} {:>9.2} {:>9.2} {:>9}",
             q.name,
             q.rows,
             ms(s.value_at_quantile(0.5)),
