@@ -67,7 +67,14 @@ async fn the_sqlite_report_explains_every_hot_query_and_counts_the_rows() {
     assert_eq!(report["backend"], "sqlite");
     let sqlite = &report["sqlite"];
     let plans = sqlite["plans"].as_array().unwrap();
-    for wanted in ["task list", "task by id", "patient by id", "dashboard", "audit events", "audit series"] {
+    for wanted in [
+        "task list",
+        "task by id",
+        "patient by id",
+        "dashboard",
+        "audit events",
+        "audit series",
+    ] {
         let plan = plans
             .iter()
             .find(|p| p["name"].as_str().unwrap().starts_with(wanted))
@@ -75,7 +82,12 @@ async fn the_sqlite_report_explains_every_hot_query_and_counts_the_rows() {
         assert!(!plan["plan"].as_array().unwrap().is_empty(), "{plan}");
         assert!(plan["sql"].as_str().unwrap().starts_with("SELECT"), "{plan}");
     }
-    let tasks = sqlite["tables"].as_array().unwrap().iter().find(|t| t["table"] == "tasks").unwrap();
+    let tasks = sqlite["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "tasks")
+        .unwrap();
     assert!(tasks["rows"].as_i64().unwrap() > 0, "{tasks}");
     assert!(sqlite["size_bytes"].as_i64().unwrap() > 0);
     // The list and the lookups by id are served by indexes on the seeded schema.
@@ -99,7 +111,10 @@ async fn the_postgres_report_has_the_statements_or_how_to_enable_them_and_the_ta
         assert!(!statements["top"].as_array().unwrap().is_empty(), "{statements}");
     } else {
         let steps = statements["how_to_enable"].to_string();
-        assert!(steps.contains("shared_preload_libraries = 'pg_stat_statements'"), "{steps}");
+        assert!(
+            steps.contains("shared_preload_libraries = 'pg_stat_statements'"),
+            "{steps}"
+        );
         assert!(steps.contains("CREATE EXTENSION pg_stat_statements"), "{steps}");
     }
     assert!(pg["dead_tuples"].is_array(), "{pg}");
@@ -117,7 +132,16 @@ async fn the_bench_writes_ten_queries_per_index_set_and_the_pool_levels(postgres
     };
     let out = db.dir.path().join("bench.json");
     let out_arg = out.to_str().unwrap().to_owned();
-    let args = ["db", "bench", "--iterations", "1", "--stress-duration", "1s", "--out", &out_arg];
+    let args = [
+        "db",
+        "bench",
+        "--iterations",
+        "1",
+        "--stress-duration",
+        "1s",
+        "--out",
+        &out_arg,
+    ];
     let text = emrlab(&db, &args).await;
     assert!(text.contains("10_percentiles"), "{text}");
     let result: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
@@ -131,7 +155,11 @@ async fn the_bench_writes_ten_queries_per_index_set_and_the_pool_levels(postgres
         assert_eq!(groups.len(), 10, "{set}: {groups:?}");
         for g in groups {
             // One timed run each, and every query runs on the seeded schema.
-            assert_eq!((&g["requests"], &g["failed"]), (&serde_json::json!(1), &serde_json::json!(0)), "{g}");
+            assert_eq!(
+                (&g["requests"], &g["failed"]),
+                (&serde_json::json!(1), &serde_json::json!(0)),
+                "{g}"
+            );
             assert!(g["corrected"]["p50_ms"].as_f64().unwrap() > 0.0, "{g}");
         }
     }
@@ -145,7 +173,10 @@ async fn the_bench_writes_ten_queries_per_index_set_and_the_pool_levels(postgres
             assert!(group["requests"].as_u64().unwrap() > 0, "{group}");
             assert!(steps.iter().any(|s| s["name"] == format!("pool/{n}/acquire")));
         } else {
-            assert!(level["skipped"].as_str().unwrap().contains("max_connections"), "{level}");
+            assert!(
+                level["skipped"].as_str().unwrap().contains("max_connections"),
+                "{level}"
+            );
         }
     }
     assert_eq!(result["db_bench"]["indexes_before"].as_array().unwrap().len(), 9);

@@ -21,6 +21,10 @@ const TOP: &str = "SELECT query, calls, total_exec_time, mean_exec_time, max_exe
      FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
      ORDER BY mean_exec_time DESC LIMIT $1";
 
+/// One row of [`TOP`]: query (NULL when another user's and we may not see it), calls, total,
+/// mean, max and stddev of the execution time in ms, rows.
+type TopRow = (Option<String>, i64, f64, f64, f64, f64, i64);
+
 /// A column is a candidate when it has many distinct values (over 100, or a fraction of the rows),
 /// its physical order follows its values poorly (so a range read touches pages all over), and no
 /// index of its table starts with it: the seed platform's heuristic.
@@ -87,8 +91,7 @@ async fn statements(conn: &mut PgConnection) -> Result<Statements, sqlx::Error> 
             "pg_stat_statements is preloaded, but the extension could not be created here: {e}"
         )));
     }
-    let rows: Vec<(Option<String>, i64, f64, f64, f64, f64, i64)> =
-        sqlx::query_as(TOP).bind(TOP_STATEMENTS).fetch_all(&mut *conn).await?;
+    let rows: Vec<TopRow> = sqlx::query_as(TOP).bind(TOP_STATEMENTS).fetch_all(&mut *conn).await?;
     Ok(Statements {
         available: true,
         reason: None,

@@ -86,7 +86,7 @@ fn postgres(out: &mut String, pg: &PgReport) {
     for c in &m.candidates {
         let _ = writeln!(
             out,
-            "  {}.{}  n_distinct {}  correlation {:.2}",
+            "  {}.{}  n_distinct {:.3}  correlation {:.2}",
             c.table, c.column, c.n_distinct, c.correlation
         );
     }
