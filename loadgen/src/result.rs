@@ -361,6 +361,49 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_file_of_groups_reads_back_as_a_result_with_one_step_per_group() {
+        let mut fast = crate::stats::histogram();
+        for v in [900, 1_000, 1_100] {
+            fast.record(v).unwrap();
+        }
+        let groups = [
+            Group {
+                name: "query/seed/01".into(),
+                histogram: fast.clone(),
+                failed: 0,
+            },
+            Group {
+                name: "pool/10".into(),
+                histogram: fast.clone(),
+                failed: 2,
+            },
+        ];
+        let started = time::OffsetDateTime::now_utc();
+        let run = RunResult::from_groups(
+            "db-bench",
+            "d",
+            "postgres://h/db",
+            started,
+            std::time::Duration::from_secs(2),
+            &groups,
+        );
+        // A writer may add fields (`db_bench`); a reader of the format must still take the file.
+        let mut file = serde_json::to_value(&run).unwrap();
+        file["db_bench"] = serde_json::json!({"backend": "postgres"});
+        let back: RunResult = serde_json::from_value(file).unwrap();
+        let names: Vec<&str> = back.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["query/seed/01", "pool/10"]);
+        assert_eq!((back.steps[1].requests, back.steps[1].failed), (5, 2));
+        assert_eq!(back.steps[1].statuses["error"], 2);
+        assert_eq!(decode(&back.steps[0].histograms.corrected).unwrap(), fast);
+        assert_eq!((back.all.requests, back.totals.requests), (8, 8));
+        assert_eq!(
+            back.steps[0].corrected.p50_ms,
+            fast.value_at_quantile(0.5) as f64 / 1_000.0
+        );
+    }
+
+    #[test]
     fn a_histogram_survives_the_file() {
         let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
         for v in [1, 10, 100, 12_345, 9_999_999] {
