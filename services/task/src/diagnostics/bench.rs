@@ -2,8 +2,18 @@
 //! the pool stress. The indexes are switched with the `db.indexes` machinery
 //! (`emrlab_common::indexes`), and whatever set was there before is put back at the end, also
 //! when a query fails or the run is interrupted with Ctrl-C.
+//!
+//! Ctrl-C is noticed between statements, never by dropping one half way: an index switch
+//! dropped while it held its advisory lock would leave the lock on a pooled connection, and the
+//! restore would then wait for it forever.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use hdrhistogram::Histogram;
 use time::OffsetDateTime;
@@ -70,35 +80,42 @@ pub async fn run(db: &AnyDb, opts: &BenchOptions) -> Result<BenchReport, Diagnos
     } else {
         [IndexSet::Seed, IndexSet::None]
     };
-    let timed = async {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let _listener = CtrlC::listen(interrupted.clone());
+    let outcome = async {
         let mut queries = Vec::new();
         for mode in modes {
             let switch = Instant::now();
             indexes::apply(db, mode).await?;
             tracing::info!(indexes = ?mode, took = ?switch.elapsed(), "db bench: index set applied");
             for query in &QUERIES {
+                if interrupted.load(Ordering::Relaxed) {
+                    return Err(DiagnosticsError::Interrupted);
+                }
                 queries.push(time_query(db, query, mode, opts.iterations).await?);
             }
         }
         Ok::<_, DiagnosticsError>(queries)
-    };
-    let outcome = tokio::select! {
-        outcome = timed => outcome,
-        _ = tokio::signal::ctrl_c() => Err(DiagnosticsError::Interrupted),
-    };
+    }
+    .await;
     let restored = restore(db, &before).await;
     let queries = match (outcome, restored) {
         (Ok(queries), Ok(())) => queries,
         (Err(e), Ok(())) => return Err(e),
-        (Ok(_), Err(e)) => return Err(restore_failed(&before, &e)),
-        (Err(e), Err(restore_error)) => {
-            tracing::error!(error = %restore_failed(&before, &restore_error), "db bench: indexes not restored");
-            return Err(e);
+        (outcome, Err(e)) => {
+            // The indexes being off is what the user must hear about; the cause goes to the log.
+            if let Err(cause) = outcome {
+                tracing::error!(error = %cause, "db bench: failed, and then the restore failed too");
+            }
+            return Err(restore_failed(&before, &e));
         }
     };
     // The stress runs on the restored indexes: its query is a primary key read, but the
     // database under stress should be the one the platform runs on.
-    let stress = stress::run(db, &opts.pool_levels, opts.stress_duration).await?;
+    let stress = stress::run(db, &opts.pool_levels, opts.stress_duration, &interrupted).await?;
+    if interrupted.load(Ordering::Relaxed) {
+        return Err(DiagnosticsError::Interrupted);
+    }
     Ok(BenchReport {
         backend: db.backend(),
         started_at,
@@ -110,30 +127,51 @@ pub async fn run(db: &AnyDb, opts: &BenchOptions) -> Result<BenchReport, Diagnos
     })
 }
 
-/// Puts back exactly the indexes of the set that were there: the whole set is built again and
-/// any that were missing before are dropped.
+/// Sets a flag on Ctrl-C for as long as it lives. Once tokio handles SIGINT the process no longer
+/// dies of it, so everything that runs meanwhile checks the flag.
+struct CtrlC(tokio::task::JoinHandle<()>);
+
+impl CtrlC {
+    fn listen(flag: Arc<AtomicBool>) -> Self {
+        Self(tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::warn!("db bench: interrupted; finishing the statement under way, then restoring the indexes");
+                flag.store(true, Ordering::Relaxed);
+            }
+        }))
+    }
+}
+
+impl Drop for CtrlC {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Puts back exactly the indexes of the set that were there: none, or the whole set built again
+/// less any that were missing before.
 async fn restore(db: &AnyDb, before: &[String]) -> Result<(), sqlx::Error> {
-    indexes::apply(db, IndexSet::Seed).await?;
-    let missing: Vec<&str> = indexes::definitions()
-        .into_iter()
-        .map(|(name, _)| name)
-        .filter(|name| !before.iter().any(|b| b == name))
-        .collect();
-    if missing.len() == indexes::definitions().len() {
+    if before.is_empty() {
         return indexes::apply(db, IndexSet::None).await;
     }
+    indexes::apply(db, IndexSet::Seed).await?;
+    let missing = indexes::definitions()
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| !before.iter().any(|b| b == name));
     for name in missing {
         // The name is one of the set's own, from migrations/indexes.sql, never input.
         let drop = sqlx::AssertSqlSafe(format!("DROP INDEX IF EXISTS {name}"));
         match db {
-            AnyDb::Postgres(db) => sqlx::query(drop).execute(&mut *db.acquire().await?).await?,
+            AnyDb::Postgres(db) => {
+                sqlx::query(drop).execute(&mut *db.acquire().await?).await?;
+            }
             AnyDb::Sqlite(db) => {
                 let mut w = db.begin_write().await?;
                 sqlx::query(drop).execute(&mut *w.tx).await?;
                 w.tx.commit().await?;
-                continue;
             }
-        };
+        }
     }
     Ok(())
 }

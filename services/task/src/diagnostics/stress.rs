@@ -4,7 +4,10 @@
 //! caller sees (acquire plus query) and the acquire wait alone.
 
 use std::{
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -131,17 +134,26 @@ impl StressPool {
     }
 }
 
-/// Runs every level in turn; a level the server cannot hold is skipped with the reason.
-pub(super) async fn run(db: &AnyDb, levels: &[u32], duration: Duration) -> Result<Vec<StressLevel>, sqlx::Error> {
+/// Runs every level in turn; a level the server cannot hold is skipped with the reason. Once
+/// `interrupted` is set, the level under way stops early and no further level starts.
+pub(super) async fn run(
+    db: &AnyDb,
+    levels: &[u32],
+    duration: Duration,
+    interrupted: &Arc<AtomicBool>,
+) -> Result<Vec<StressLevel>, sqlx::Error> {
     let ids = Arc::new(sample_ids(db).await?);
     let mut out = Vec::with_capacity(levels.len());
     for &size in levels {
+        if interrupted.load(Ordering::Relaxed) {
+            break;
+        }
         if let Some(reason) = no_room(db, size).await? {
             tracing::warn!(connections = size, %reason, "db bench: pool level skipped");
             out.push(StressLevel::skipped(size, reason));
             continue;
         }
-        out.push(level(db, size, duration, ids.clone()).await);
+        out.push(level(db, size, duration, ids.clone(), interrupted.clone()).await);
     }
     Ok(out)
 }
@@ -184,7 +196,13 @@ async fn no_room(db: &AnyDb, size: u32) -> Result<Option<String>, sqlx::Error> {
     }))
 }
 
-async fn level(db: &AnyDb, size: u32, duration: Duration, ids: Arc<Vec<Uuid>>) -> StressLevel {
+async fn level(
+    db: &AnyDb,
+    size: u32,
+    duration: Duration,
+    ids: Arc<Vec<Uuid>>,
+    interrupted: Arc<AtomicBool>,
+) -> StressLevel {
     let pool = StressPool::new(db, size);
     if let Err(e) = pool.fill(size).await {
         pool.close().await;
@@ -194,12 +212,12 @@ async fn level(db: &AnyDb, size: u32, duration: Duration, ids: Arc<Vec<Uuid>>) -
     let deadline = started + duration;
     let workers: Vec<_> = (0..size as usize)
         .map(|worker| {
-            let (pool, ids) = (pool.clone(), ids.clone());
+            let (pool, ids, interrupted) = (pool.clone(), ids.clone(), interrupted.clone());
             tokio::spawn(async move {
                 let mut mine = StressLevel::empty(size);
                 // Each worker starts at its own place in the ids, so they do not read in lockstep.
                 let mut next = worker * ids.len() / size as usize;
-                while Instant::now() < deadline {
+                while Instant::now() < deadline && !interrupted.load(Ordering::Relaxed) {
                     let id = ids[next % ids.len()];
                     next += 1;
                     let began = Instant::now();
