@@ -1,6 +1,6 @@
 //! The platform's hot queries, as SQLite runs them: each is built by the storage module that
 //! runs it (the same builder, constant or macro expansion), so a plan explained here is the plan
-//! of the statement the service sends. Values come from the database's own first task, so the
+//! of the statement the service sends. Values come from the database's newest task, so the
 //! filters select real rows.
 
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqliteConnection};
