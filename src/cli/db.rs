@@ -71,6 +71,7 @@ pub async fn run(cli: &Cli, command: &Command) -> anyhow::Result<()> {
                 iterations: args.iterations.max(1),
                 stress_duration: args.stress_duration,
                 pool_levels: args.pool_levels.clone(),
+                pool_settings: cfg.db.clone(),
             };
             let result = bench::run(&db, &opts).await.context("running the database bench")?;
             print!("{}", render::bench(&result));

@@ -39,6 +39,8 @@ pub struct BenchOptions {
     pub stress_duration: Duration,
     /// Pool sizes to stress, each its own pool.
     pub pool_levels: Vec<u32>,
+    /// The platform's pool settings, which the stress pools follow except for their size.
+    pub pool_settings: emrlab_common::config::DbConfig,
 }
 
 /// One query under one index set.
@@ -112,7 +114,14 @@ pub async fn run(db: &AnyDb, opts: &BenchOptions) -> Result<BenchReport, Diagnos
     };
     // The stress runs on the restored indexes: its query is a primary key read, but the
     // database under stress should be the one the platform runs on.
-    let stress = stress::run(db, &opts.pool_levels, opts.stress_duration, &interrupted).await?;
+    let stress = stress::run(
+        db,
+        &opts.pool_levels,
+        opts.stress_duration,
+        &opts.pool_settings,
+        &interrupted,
+    )
+    .await?;
     if interrupted.load(Ordering::Relaxed) {
         return Err(DiagnosticsError::Interrupted);
     }

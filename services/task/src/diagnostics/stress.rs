@@ -1,5 +1,6 @@
 //! The pool stress of `emrlab db bench`: for each level, a pool of exactly that many connections
-//! (its own, built with the platform's connect options), and as many workers, each running a
+//! (its own, built with the platform's connect options and pool settings: `db.test_before_acquire`
+//! adds a round trip to every acquire), and as many workers, each running a
 //! primary-key read in a loop for the given time. Reported per level: throughput, the latency a
 //! caller sees (acquire plus query) and the acquire wait alone.
 
@@ -15,7 +16,7 @@ use hdrhistogram::Histogram;
 use sqlx::{Pool, Postgres, Sqlite, pool::PoolOptions};
 use uuid::Uuid;
 
-use emrlab_common::db::AnyDb;
+use emrlab_common::{config::DbConfig, db::AnyDb};
 
 use super::{histogram, queries::STRESS, record};
 
@@ -23,8 +24,6 @@ use super::{histogram, queries::STRESS, record};
 pub const LEVELS: [u32; 4] = [10, 25, 50, 100];
 /// Ids the workers cycle through, so reads spread over the table.
 const SAMPLE_IDS: i64 = 1_000;
-/// A worker that cannot get a connection for this long counts a failure and tries again.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One level's outcome.
 #[derive(Debug, Clone)]
@@ -81,16 +80,19 @@ enum StressPool {
 }
 
 impl StressPool {
-    fn new(db: &AnyDb, size: u32) -> Self {
-        fn options<DB: sqlx::Database>(size: u32) -> PoolOptions<DB> {
+    /// A pool of `size` with the platform's settings otherwise; a worker that waits longer than
+    /// `db.acquire_timeout` counts a failure and tries again.
+    fn new(db: &AnyDb, size: u32, settings: &DbConfig) -> Self {
+        fn options<DB: sqlx::Database>(size: u32, settings: &DbConfig) -> PoolOptions<DB> {
             PoolOptions::new()
                 .max_connections(size)
                 .min_connections(0)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .acquire_timeout(settings.acquire_timeout)
+                .test_before_acquire(settings.test_before_acquire)
         }
         match db {
-            AnyDb::Postgres(db) => Self::Postgres(options(size).connect_lazy_with(db.connect_options())),
-            AnyDb::Sqlite(db) => Self::Sqlite(options(size).connect_lazy_with(db.connect_options())),
+            AnyDb::Postgres(db) => Self::Postgres(options(size, settings).connect_lazy_with(db.connect_options())),
+            AnyDb::Sqlite(db) => Self::Sqlite(options(size, settings).connect_lazy_with(db.connect_options())),
         }
     }
 
@@ -140,6 +142,7 @@ pub(super) async fn run(
     db: &AnyDb,
     levels: &[u32],
     duration: Duration,
+    settings: &DbConfig,
     interrupted: &Arc<AtomicBool>,
 ) -> Result<Vec<StressLevel>, sqlx::Error> {
     let ids = Arc::new(sample_ids(db).await?);
@@ -153,7 +156,8 @@ pub(super) async fn run(
             out.push(StressLevel::skipped(size, reason));
             continue;
         }
-        out.push(level(db, size, duration, ids.clone(), interrupted.clone()).await);
+        let pool = StressPool::new(db, size, settings);
+        out.push(level(pool, size, duration, ids.clone(), interrupted.clone()).await);
     }
     Ok(out)
 }
@@ -197,13 +201,12 @@ async fn no_room(db: &AnyDb, size: u32) -> Result<Option<String>, sqlx::Error> {
 }
 
 async fn level(
-    db: &AnyDb,
+    pool: StressPool,
     size: u32,
     duration: Duration,
     ids: Arc<Vec<Uuid>>,
     interrupted: Arc<AtomicBool>,
 ) -> StressLevel {
-    let pool = StressPool::new(db, size);
     if let Err(e) = pool.fill(size).await {
         pool.close().await;
         return StressLevel::skipped(size, format!("could not open {size} connections: {e}"));
