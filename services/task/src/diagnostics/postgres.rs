@@ -42,8 +42,11 @@ const CANDIDATES: &str = "SELECT s.tablename::text, s.attname::text, s.n_distinc
 const DEAD: &str = "SELECT relname::text, n_live_tup, n_dead_tup, pg_total_relation_size(relid), \
      last_autovacuum::text FROM pg_stat_user_tables WHERE n_dead_tup > $1 ORDER BY n_dead_tup DESC";
 
+/// Every client connection but those of this command's own pool, which carry its application
+/// name (`emrlab-cli`; other CLI commands running meanwhile are left out with it).
 const CONNECTIONS: &str = "SELECT coalesce(application_name, ''), coalesce(state, ''), count(*) \
-     FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() \
+     FROM pg_stat_activity WHERE backend_type = 'client backend' \
+       AND application_name IS DISTINCT FROM current_setting('application_name') \
      GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2";
 
 /// Reads every section.
@@ -155,14 +158,15 @@ async fn dead_tuples(conn: &mut PgConnection) -> Result<Vec<DeadTuples>, sqlx::E
 }
 
 async fn connections(conn: &mut PgConnection) -> Result<Connections, sqlx::Error> {
-    let (max_connections, superuser_reserved): (i64, i64) = sqlx::query_as(
+    let (max_connections, superuser_reserved, own_application): (i64, i64, String) = sqlx::query_as(
         "SELECT current_setting('max_connections')::bigint, \
-         current_setting('superuser_reserved_connections')::bigint",
+         current_setting('superuser_reserved_connections')::bigint, current_setting('application_name')",
     )
     .fetch_one(&mut *conn)
     .await?;
     let rows: Vec<(String, String, i64)> = sqlx::query_as(CONNECTIONS).fetch_all(&mut *conn).await?;
     Ok(Connections {
+        own_application,
         max_connections,
         superuser_reserved,
         in_use: rows.iter().map(|(_, _, n)| n).sum(),

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::{
     bench::BenchReport,
-    report::{PgReport, Report, SqliteReport},
+    report::{DEAD_TUPLES_MIN, PgReport, Report, SqliteReport},
 };
 
 fn ms(micros: u64) -> f64 {
@@ -93,7 +93,7 @@ fn postgres(out: &mut String, pg: &PgReport) {
     if m.analyzed_tables > 0 && m.candidates.is_empty() {
         let _ = writeln!(out, "  none");
     }
-    let _ = writeln!(out, "\n== tables with more than 1,000 dead tuples");
+    let _ = writeln!(out, "\n== tables with more than {DEAD_TUPLES_MIN} dead tuples");
     for d in &pg.dead_tuples {
         let _ = writeln!(
             out,
@@ -111,8 +111,8 @@ fn postgres(out: &mut String, pg: &PgReport) {
     let c = &pg.connections;
     let _ = writeln!(
         out,
-        "\n== connections: {} in use of max_connections {} ({} reserved for superusers; this report's own not counted)",
-        c.in_use, c.max_connections, c.superuser_reserved
+        "\n== connections: {} in use of max_connections {} ({} reserved for superusers; {} not counted: this command's own)",
+        c.in_use, c.max_connections, c.superuser_reserved, c.own_application
     );
     for g in &c.by_application {
         let app = if g.application.is_empty() {

@@ -101,9 +101,11 @@ pub struct DeadTuples {
 /// Who holds the server's connections.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Connections {
+    /// The report's own `application_name`, whose connections are left out.
+    pub own_application: String,
     pub max_connections: i64,
     pub superuser_reserved: i64,
-    /// Client connections, this report's own excluded.
+    /// Client connections, the report's own pool excluded.
     pub in_use: i64,
     pub by_application: Vec<ConnectionGroup>,
 }
