@@ -16,6 +16,7 @@ use std::{
 };
 
 use hdrhistogram::Histogram;
+use sqlx::{ConnectOptions, Connection};
 use time::OffsetDateTime;
 
 use emrlab_common::{
@@ -193,8 +194,9 @@ fn restore_failed(before: &[String], e: &sqlx::Error) -> DiagnosticsError {
     ))
 }
 
-/// One warm-up run, then `iterations` timed runs, on one connection (so the pool's acquire is
-/// not part of what is timed).
+/// One warm-up run, then `iterations` timed runs, on a connection of its own: the pool's acquire
+/// is not timed, and sqlx's statement logging is off on it, since these queries are slow on
+/// purpose and a warning per run would bury the table.
 async fn time_query(
     db: &AnyDb,
     query: &BenchQuery,
@@ -212,20 +214,22 @@ async fn time_query(
     };
     match db {
         AnyDb::Postgres(db) => {
-            let mut conn = db.acquire().await?;
+            let mut conn = db.connect_options().disable_statement_logging().connect().await?;
             for run in 0..=iterations {
                 let started = Instant::now();
-                let result = sqlx::query(query.postgres).fetch_all(&mut *conn).await;
+                let result = sqlx::query(query.postgres).fetch_all(&mut conn).await;
                 timing.observe(run > 0, started.elapsed(), result.map(|rows| rows.len()));
             }
+            conn.close().await?;
         }
         AnyDb::Sqlite(db) => {
-            let mut conn = db.acquire().await?;
+            let mut conn = db.connect_options().disable_statement_logging().connect().await?;
             for run in 0..=iterations {
                 let started = Instant::now();
-                let result = sqlx::query(query.sqlite).fetch_all(&mut *conn).await;
+                let result = sqlx::query(query.sqlite).fetch_all(&mut conn).await;
                 timing.observe(run > 0, started.elapsed(), result.map(|rows| rows.len()));
             }
+            conn.close().await?;
         }
     }
     Ok(timing)
