@@ -5,7 +5,7 @@
 //! `handlers`, `verify` (checking a task against the vendor's copy) and `emr` (the EMR service it
 //! asks), `replica` (the rows the sync service merges into), `internal` (the endpoints the
 //! handover service calls), `storage` (one SQL implementation for both backends), `seed`
-//! (deterministic data), `authorizations` (insurance units and their reservations), `events` (what it publishes on the event bus for the gateway's
+//! (deterministic data), `patients` (admission, discharge and the census), `authorizations` (insurance units and their reservations), `events` (what it publishes on the event bus for the gateway's
 //! WebSocket clients).
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -37,6 +37,7 @@ pub mod internal;
 pub mod listing;
 mod metrics;
 pub mod model;
+pub mod patients;
 mod replica;
 pub mod seed;
 mod stats;
@@ -146,6 +147,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/dashboard/stats"),
     ("GET", "/audit"),
     ("GET", "/audit/series"),
+    ("GET", "/patients"),
+    ("POST", "/patients"),
+    ("GET", "/patients/{id}"),
+    ("POST", "/patients/{id}/discharge"),
 ];
 
 /// What every handler can reach. Cheap to clone: everything inside is shared.
@@ -220,6 +225,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/verify", post(verify::verify_task))
         .merge(authorizations::routes())
         .merge(dashboard::routes())
+        .merge(patients::routes())
         .route("/audit", get(audit::events))
         .route("/audit/series", get(audit::series))
         .route("/internal/sync/tasks", post(replica::sync_tasks))
