@@ -75,3 +75,63 @@ on_both_backends!(
         }
     }
 );
+
+on_both_backends!(
+    async fn events_past_the_retention_knob_are_deleted_and_a_longer_retention_keeps_new_ones(app) {
+        let nurse = app.login("nurse.0001").await;
+        for title in ["Obs round", "Fluid chart"] {
+            app.create_task(&nurse, title).await;
+        }
+        let charge = app.login("charge.0001").await;
+        let count = |page: Value| page["items"].as_array().unwrap().len();
+        assert!(count(read(&app, &charge, "/api/v1/audit?limit=200").await) >= 2);
+
+        // Polled below faster than the default per-token rate.
+        let knobs = json!({"audit.retention": "1s", "gateway.rate_limit.kind": "off"});
+        assert_eq!(app.set_knobs(knobs).await.status(), StatusCode::OK);
+        support::eventually(std::time::Duration::from_secs(20), || async {
+            (count(read(&app, &charge, "/api/v1/audit?limit=200").await) == 0).then_some(())
+        })
+        .await;
+
+        assert_eq!(app.set_knobs(json!({"audit.retention": "1h"})).await.status(), StatusCode::OK);
+        let task = app.create_task(&nurse, "Wound care").await;
+        let events = read(&app, &charge, &format!("/api/v1/audit?entity_id={}", task["id"].as_str().unwrap())).await;
+        assert_eq!(count(events), 1, "a new event is kept under a one-hour retention");
+        let refused = app.set_knobs(json!({"audit.retention": "0s"})).await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+);
+
+on_both_backends!(
+    async fn a_purge_drops_postgres_months_wholly_past_the_cutoff_and_deletes_the_rest(app) {
+        use emrlab_common::{config::DbConfig, db::AnyDb};
+        let nurse = app.login("nurse.0001").await;
+        app.create_task(&nurse, "Obs round").await;
+        let db = AnyDb::connect(&app.database_url, &DbConfig::default(), "test").unwrap();
+        let now = emrlab_common::db::now();
+        let month = |t: time::OffsetDateTime| format!("audit_log_{:04}_{:02}", t.year(), u8::from(t.month()));
+        let partitions = || async {
+            let AnyDb::Postgres(pg) = &db else { return Vec::new() };
+            sqlx::query_scalar::<_, String>(
+                "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+                 WHERE i.inhparent = 'audit_log'::regclass",
+            )
+            .fetch_all(&pg.pool())
+            .await
+            .unwrap()
+        };
+        let before = partitions().await;
+
+        let deleted = emrlab_task::audit::retention::purge(&db, now, now + time::Duration::days(70)).await.unwrap();
+        assert!(deleted >= 1, "at least the new task's event");
+        let after = partitions().await;
+        if matches!(db, AnyDb::Postgres(_)) {
+            assert!(before.contains(&month(now)) && !after.contains(&month(now)), "this month's partition dropped");
+            assert!(after.contains(&month(now + time::Duration::days(120))), "months ahead kept: {after:?}");
+        }
+        let charge = app.login("charge.0001").await;
+        assert_eq!(read(&app, &charge, "/api/v1/audit?limit=200").await["items"], json!([]));
+        db.close().await;
+    }
+);

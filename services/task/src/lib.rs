@@ -87,6 +87,7 @@ pub struct Settings {
     pub tasks: Config,
     pub authorizations: authorizations::Config,
     pub dashboard: dashboard::Config,
+    pub audit: audit::retention::Config,
     pub db: DbConfig,
 }
 
@@ -123,6 +124,7 @@ pub const KNOBS: &[KnobSpec] = &[
     dashboard::KNOBS[0],
     dashboard::KNOBS[1],
     dashboard::KNOBS[2],
+    audit::retention::KNOBS[0],
     DB_KNOBS[0],
     DB_KNOBS[1],
     DB_KNOBS[2],
@@ -197,6 +199,7 @@ impl AppState {
         emrlab_common::indexes::follow(db.clone(), knobs.subscribe(), |s| s.db.indexes);
         let dashboard = dashboard::store::open(&db);
         dashboard::spawn_refresher(dashboard.clone(), knobs.subscribe());
+        audit::retention::spawn_purger(db.clone(), knobs.subscribe());
         Self {
             store: storage::open(&db),
             authorizations: authorizations::store::open(&db),

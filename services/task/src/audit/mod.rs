@@ -1,7 +1,8 @@
 //! `GET /audit` and `GET /audit/series`: the organisation's audit events, filtered and keyset
 //! paged, and their counts per minute, hour or day. For admins and charge nurses only: the log
 //! shows who did what to every task. On PostgreSQL the table is partitioned by month
-//! (migrations/postgres/0003), so a time range reads only its months.
+//! (migrations/postgres/0003), so a time range reads only its months; `retention` deletes what
+//! is older than `audit.retention`.
 
 use async_trait::async_trait;
 use axum::{extract::State, response::IntoResponse};
@@ -17,6 +18,8 @@ use emrlab_common::{
 };
 
 use crate::{AppState, error::TaskError};
+
+pub mod retention;
 
 const DEFAULT_RANGE: Duration = Duration::DAY;
 /// The most buckets one series may have.
