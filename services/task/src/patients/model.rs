@@ -10,7 +10,7 @@ use crate::model::Task;
 
 time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
 
-const MRN_MAX: usize = 32;
+const MRN_MAX: usize = 40;
 const NAME_MAX: usize = 100;
 const BED_MAX: usize = 16;
 const SEXES: &[&str] = &["female", "male", "other", "unknown"];
