@@ -5,32 +5,10 @@
 
 mod support;
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use support::TestApp;
-
-fn subject(token: &str) -> String {
-    let payload = token.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-    claims["sub"].as_str().unwrap().to_owned()
-}
-
-async fn read(app: &TestApp, token: &str, path: &str) -> Value {
-    let response = app.get(token, path).await;
-    assert_eq!(response.status(), StatusCode::OK, "{path}");
-    response.json().await.unwrap()
-}
-
-fn ids(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap().to_owned())
-        .collect()
-}
+use support::{ids, subject};
 
 fn admission(ward: &str, mrn: &str) -> Value {
     json!({
@@ -42,9 +20,9 @@ fn admission(ward: &str, mrn: &str) -> Value {
 on_both_backends!(
     async fn a_patient_is_admitted_found_shown_with_open_tasks_and_discharged_with_audit_rows(app) {
         let nurse = app.login("nurse.0001").await;
-        let first = read(&app, &nurse, "/api/v1/patients?limit=5").await;
+        let first = app.get_json(&nurse, "/api/v1/patients?limit=5").await;
         assert_eq!(ids(&first).len(), 5);
-        let second = read(&app, &nurse, &format!("/api/v1/patients?limit=5&cursor={}", first["next_cursor"].as_str().unwrap())).await;
+        let second = app.get_json(&nurse, &format!("/api/v1/patients?limit=5&cursor={}", first["next_cursor"].as_str().unwrap())).await;
         assert!(ids(&second).iter().all(|id| !ids(&first).contains(id)), "pages do not overlap");
         let ward = first["items"][0]["ward_id"].as_str().unwrap().to_owned();
 
@@ -56,24 +34,24 @@ on_both_backends!(
         assert_eq!(location, format!("/api/v1/patients/{id}"));
         assert_eq!((patient["status"].as_str(), patient["name"].as_str()), (Some("admitted"), Some("Ada Lovelace")));
         assert_eq!(patient["admitting_practitioner_id"].as_str().unwrap(), subject(&nurse));
-        assert_eq!(read(&app, &nurse, "/api/v1/patients?limit=1").await["items"][0]["id"], patient["id"], "newest first");
+        assert_eq!(app.get_json(&nurse, "/api/v1/patients?limit=1").await["items"][0]["id"], patient["id"], "newest first");
 
         for q in ["lovelace", "ADA%20love", "t-00", "T-0001"] {
-            assert!(ids(&read(&app, &nurse, &format!("/api/v1/patients?q={q}")).await).contains(&id), "{q}");
+            assert!(ids(&app.get_json(&nurse, &format!("/api/v1/patients?q={q}")).await).contains(&id), "{q}");
         }
         for q in ["ada%20smith", "0001", "%25"] {
-            assert!(!ids(&read(&app, &nurse, &format!("/api/v1/patients?q={q}")).await).contains(&id), "{q}");
+            assert!(!ids(&app.get_json(&nurse, &format!("/api/v1/patients?q={q}")).await).contains(&id), "{q}");
         }
 
         let task = app.post(&nurse, "/api/v1/tasks", json!({"title": "Admission obs", "patient_id": id})).await;
         let task: Value = task.json().await.unwrap();
-        let shown = read(&app, &nurse, &format!("/api/v1/patients/{id}")).await;
+        let shown = app.get_json(&nurse, &format!("/api/v1/patients/{id}")).await;
         assert_eq!(shown["mrn"], "T-0001");
         assert_eq!(shown["active_tasks"].as_array().unwrap().len(), 1);
         assert_eq!(shown["active_tasks"][0]["id"], task["id"]);
         let done = app.post(&nurse, &format!("/api/v1/tasks/{}/complete", task["id"].as_str().unwrap()), json!({})).await;
         assert_eq!(done.status(), StatusCode::OK);
-        assert_eq!(read(&app, &nurse, &format!("/api/v1/patients/{id}")).await["active_tasks"], json!([]));
+        assert_eq!(app.get_json(&nurse, &format!("/api/v1/patients/{id}")).await["active_tasks"], json!([]));
 
         let again = app.post(&nurse, "/api/v1/patients", admission(&ward, "T-0001")).await;
         assert_eq!(again.status(), StatusCode::CONFLICT);
@@ -86,11 +64,11 @@ on_both_backends!(
         assert!(discharged["discharged_at"].is_string());
         let twice = app.post(&nurse, &format!("/api/v1/patients/{id}/discharge"), json!({})).await;
         assert_eq!(twice.status(), StatusCode::CONFLICT);
-        assert!(ids(&read(&app, &nurse, "/api/v1/patients?q=lovelace&status=discharged").await).contains(&id));
-        assert!(!ids(&read(&app, &nurse, "/api/v1/patients?q=lovelace&status=admitted").await).contains(&id));
+        assert!(ids(&app.get_json(&nurse, "/api/v1/patients?q=lovelace&status=discharged").await).contains(&id));
+        assert!(!ids(&app.get_json(&nurse, "/api/v1/patients?q=lovelace&status=admitted").await).contains(&id));
 
         let charge = app.login("charge.0001").await;
-        let audit = read(&app, &charge, &format!("/api/v1/audit?entity_id={id}")).await;
+        let audit = app.get_json(&charge, &format!("/api/v1/audit?entity_id={id}")).await;
         let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
         assert_eq!(actions, ["patient.discharge", "patient.admit"]);
         assert_eq!(audit["items"][0]["before"]["status"], "admitted");
@@ -101,7 +79,7 @@ on_both_backends!(
 on_both_backends!(
     async fn another_organisations_patients_are_invisible_and_its_wards_refused(app) {
         let nurse = app.login("nurse.0001").await;
-        let ward = read(&app, &nurse, "/api/v1/patients?limit=1").await["items"][0]["ward_id"].as_str().unwrap().to_owned();
+        let ward = app.get_json(&nurse, "/api/v1/patients?limit=1").await["items"][0]["ward_id"].as_str().unwrap().to_owned();
         let created: Value = app.post(&nurse, "/api/v1/patients", admission(&ward, "ISO-1")).await.json().await.unwrap();
         let id = created["id"].as_str().unwrap();
 
@@ -109,8 +87,8 @@ on_both_backends!(
         assert_eq!(app.get(&other, &format!("/api/v1/patients/{id}")).await.status(), StatusCode::NOT_FOUND);
         let discharge = app.post(&other, &format!("/api/v1/patients/{id}/discharge"), json!({})).await;
         assert_eq!(discharge.status(), StatusCode::NOT_FOUND);
-        assert_eq!(read(&app, &other, "/api/v1/patients?q=ISO-1").await["items"], json!([]));
-        let theirs = read(&app, &other, "/api/v1/patients?limit=200").await;
+        assert_eq!(app.get_json(&other, "/api/v1/patients?q=ISO-1").await["items"], json!([]));
+        let theirs = app.get_json(&other, "/api/v1/patients?limit=200").await;
         assert!(!ids(&theirs).contains(&id.to_owned()));
 
         let foreign_ward = app.post(&other, "/api/v1/patients", admission(&ward, "ISO-2")).await;
@@ -130,7 +108,7 @@ on_both_backends!(
 on_both_backends!(
     async fn bad_admissions_and_searches_get_clear_errors_and_write_nothing(app) {
         let nurse = app.login("nurse.0001").await;
-        let ward = read(&app, &nurse, "/api/v1/patients?limit=1").await["items"][0]["ward_id"].as_str().unwrap().to_owned();
+        let ward = app.get_json(&nurse, "/api/v1/patients?limit=1").await["items"][0]["ward_id"].as_str().unwrap().to_owned();
         let with = |key: &str, value: Value| {
             let mut body = admission(&ward, "BAD-1");
             body[key] = value;
@@ -159,7 +137,7 @@ on_both_backends!(
                 assert_eq!(error["field"], field, "{body}");
             }
         }
-        assert_eq!(read(&app, &nurse, "/api/v1/patients?q=BAD-1").await["items"], json!([]), "nothing written");
+        assert_eq!(app.get_json(&nurse, "/api/v1/patients?q=BAD-1").await["items"], json!([]), "nothing written");
 
         for (path, status) in [
             ("/api/v1/patients?status=asleep", StatusCode::UNPROCESSABLE_ENTITY),

@@ -1,6 +1,6 @@
 //! Patients: search, a patient with its open tasks, admission and discharge, each change with its
 //! audit row in the same transaction. [`sql_patient_store!`] is expanded next to
-//! `sql_task_store!`, whose `task_from_row` it uses.
+//! `sql_task_store!`, whose `task_from_row` and `insert_audit_row` it uses.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -41,7 +41,7 @@ pub fn patient_not_found(id: Uuid) -> TaskError {
 
 macro_rules! sql_patient_store {
     ($store:ident, $db:ty, instant: $instant:ty, to_db: $to_db:path, from_db: $from_db:path,
-     json: $json:path, like: $like:literal, lock: $lock:literal) => {
+     like: $like:literal, lock: $lock:literal) => {
         const PATIENT_COLUMNS: &str = "id, mrn, given_name, family_name, birth_date, sex, ward_id, bed, \
              admitted_at, discharged_at, admitting_practitioner_id, created_at";
 
@@ -88,36 +88,6 @@ macro_rules! sql_patient_store {
                 .as_ref()
                 .map(patient_from_row)
                 .transpose()
-        }
-
-        async fn audit_patient(
-            conn: &mut <$db as sqlx::Database>::Connection,
-            actor: crate::model::Actor,
-            action: &'static str,
-            before: Option<&crate::patients::model::Patient>,
-            after: &crate::patients::model::Patient,
-            at: time::OffsetDateTime,
-        ) -> Result<(), sqlx::Error> {
-            let doc = |p: &crate::patients::model::Patient| {
-                serde_json::to_value(p)
-                    .map($json)
-                    .map_err(|e| sqlx::Error::Encode(e.into()))
-            };
-            sqlx::query(
-                "INSERT INTO audit_log (id, org_id, actor_id, action, entity, entity_id, before, after, at) \
-                 VALUES ($1, $2, $3, $4, 'patient', $5, $6, $7, $8)",
-            )
-            .bind(uuid::Uuid::now_v7())
-            .bind(actor.org.0)
-            .bind(actor.user.0)
-            .bind(action)
-            .bind(after.id)
-            .bind(before.map(doc).transpose()?)
-            .bind(doc(after)?)
-            .bind($to_db(at))
-            .execute(conn)
-            .await
-            .map(drop)
         }
 
         #[async_trait::async_trait]
@@ -258,7 +228,17 @@ macro_rules! sql_patient_store {
                 let patient = read_patient(&mut *w.tx, actor.org, id, false)
                     .await?
                     .ok_or(sqlx::Error::RowNotFound)?;
-                audit_patient(&mut *w.tx, actor, "patient.admit", None, &patient, now).await?;
+                insert_audit_row(
+                    &mut *w.tx,
+                    actor,
+                    "patient.admit",
+                    "patient",
+                    id,
+                    None,
+                    &patient,
+                    now,
+                )
+                .await?;
                 w.tx.commit().await?;
                 Ok(patient)
             }
@@ -292,7 +272,17 @@ macro_rules! sql_patient_store {
                     status: crate::patients::model::Patient::status_of(before.admitted_at, Some(now)),
                     ..before.clone()
                 };
-                audit_patient(&mut *w.tx, actor, "patient.discharge", Some(&before), &after, now).await?;
+                insert_audit_row(
+                    &mut *w.tx,
+                    actor,
+                    "patient.discharge",
+                    "patient",
+                    id,
+                    Some(&before),
+                    &after,
+                    now,
+                )
+                .await?;
                 w.tx.commit().await?;
                 Ok(after)
             }

@@ -23,5 +23,5 @@ super::patients::sql_patient_refs!(PgTaskStore, Postgres);
 super::admissions::sql_patient_store!(
     PgTaskStore, Postgres,
     instant: OffsetDateTime, to_db: same, from_db: same,
-    json: Json, like: "ILIKE", lock: " FOR UPDATE"
+    like: "ILIKE", lock: " FOR UPDATE"
 );

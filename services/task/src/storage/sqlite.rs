@@ -24,5 +24,5 @@ super::patients::sql_patient_refs!(SqliteTaskStore, Sqlite);
 super::admissions::sql_patient_store!(
     SqliteTaskStore, Sqlite,
     instant: i64, to_db: to_micros, from_db: from_micros,
-    json: json_text, like: "LIKE", lock: ""
+    like: "LIKE", lock: ""
 );
