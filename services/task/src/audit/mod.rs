@@ -198,12 +198,6 @@ impl AuditQuery {
     }
 }
 
-#[derive(Serialize)]
-struct Page {
-    items: Vec<Event>,
-    next_cursor: Option<String>,
-}
-
 /// `GET /audit`: newest first, keyset paged; the last 24 hours unless `from`/`to` say otherwise.
 pub async fn events(
     State(state): State<AppState>,
@@ -217,14 +211,10 @@ pub async fn events(
     let filter = query.filter()?;
     let limit = crate::listing::page_limit(query.limit)?;
     let after = query.cursor.as_deref().map(emrlab_common::cursor::decode).transpose()?;
-    let mut items = store(&state.db).events(org, &filter, after, limit + 1).await?;
-    let next_cursor = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(|e| emrlab_common::cursor::encode(e.at, e.id))
-    } else {
-        None
-    };
-    Ok(axum::Json(Page { items, next_cursor }))
+    let rows = store(&state.db).events(org, &filter, after, limit + 1).await?;
+    Ok(axum::Json(crate::listing::KeysetPage::new(rows, limit, |e| {
+        (e.at, e.id)
+    })))
 }
 
 /// `GET /audit/series?bucket=1m|1h|1d`: events per bucket in the range (empty buckets left out).

@@ -10,7 +10,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use serde::Serialize;
 use uuid::Uuid;
 
 use emrlab_common::extract::{Json, Path, Query};
@@ -19,19 +18,13 @@ use crate::{AppState, error::TaskError, handlers::clinical_actor, storage::admis
 
 pub mod model;
 
-use model::{AdmissionBody, Patient, SearchQuery};
+use model::{AdmissionBody, SearchQuery};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/patients", get(search).post(admit))
         .route("/patients/{id}", get(detail))
         .route("/patients/{id}/discharge", post(discharge))
-}
-
-#[derive(Serialize)]
-struct Page {
-    items: Vec<Patient>,
-    next_cursor: Option<String>,
 }
 
 /// `GET /patients?q=&ward_id=&status=&limit=&cursor=`: newest first, in the list envelope.
@@ -44,14 +37,10 @@ async fn search(
     let filter = query.filter()?;
     let limit = crate::listing::page_limit(query.limit)?;
     let after = query.cursor.as_deref().map(emrlab_common::cursor::decode).transpose()?;
-    let mut items = state.store.search_patients(actor.org, &filter, after, limit).await?;
-    let next_cursor = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(|p| emrlab_common::cursor::encode(p.created_at, p.id))
-    } else {
-        None
-    };
-    Ok(axum::Json(Page { items, next_cursor }))
+    let rows = state.store.search_patients(actor.org, &filter, after, limit).await?;
+    Ok(axum::Json(crate::listing::KeysetPage::new(rows, limit, |p| {
+        (p.created_at, p.id)
+    })))
 }
 
 /// `GET /patients/{id}`: the patient and its pending and in-progress tasks.
