@@ -58,6 +58,11 @@ scenario() {
     cat >"$file" <<EOF
 name = "bench"
 
+# Replaced by --vus and --duration.
+[load]
+model = "closed"
+stages = [{ duration = "10s", target = 1 }]
+
 [[setup.steps]]
 name = "login"
 request = "POST /api/v1/auth/login"

@@ -1,7 +1,7 @@
 //! Patients: the ward's census, searched by name or MRN and keyset paged (`GET /patients`), one
 //! patient with the tasks still open for them (`GET /patients/{id}`), admission
-//! (`POST /patients`) and discharge (`POST /patients/{id}/discharge`), each change audited in its
-//! own transaction. The SQL is in `storage::admissions`.
+//! (`POST /patients`) and discharge (`POST /patients/{id}/discharge`), each change written with
+//! its audit row in one transaction. The SQL is in `storage::admissions`.
 
 use axum::{
     Router,
