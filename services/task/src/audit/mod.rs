@@ -1,7 +1,8 @@
 //! `GET /audit` and `GET /audit/series`: the organisation's audit events, filtered and keyset
 //! paged, and their counts per minute, hour or day. For admins and charge nurses only: the log
 //! shows who did what to every task. On PostgreSQL the table is partitioned by month
-//! (migrations/postgres/0003), so a time range reads only its months.
+//! (migrations/postgres/0003), so a time range reads only its months; `retention` deletes what
+//! is older than `audit.retention`.
 
 use async_trait::async_trait;
 use axum::{extract::State, response::IntoResponse};
@@ -17,6 +18,8 @@ use emrlab_common::{
 };
 
 use crate::{AppState, error::TaskError};
+
+pub mod retention;
 
 const DEFAULT_RANGE: Duration = Duration::DAY;
 /// The most buckets one series may have.
@@ -226,12 +229,6 @@ impl AuditQuery {
     }
 }
 
-#[derive(Serialize)]
-struct Page {
-    items: Vec<Event>,
-    next_cursor: Option<String>,
-}
-
 /// `GET /audit`: newest first, keyset paged; the last 24 hours unless `from`/`to` say otherwise.
 pub async fn events(
     State(state): State<AppState>,
@@ -245,14 +242,10 @@ pub async fn events(
     let filter = query.filter()?;
     let limit = crate::listing::page_limit(query.limit)?;
     let after = query.cursor.as_deref().map(emrlab_common::cursor::decode).transpose()?;
-    let mut items = store(&state.db).events(org, &filter, after, limit + 1).await?;
-    let next_cursor = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(|e| emrlab_common::cursor::encode(e.at, e.id))
-    } else {
-        None
-    };
-    Ok(axum::Json(Page { items, next_cursor }))
+    let rows = store(&state.db).events(org, &filter, after, limit + 1).await?;
+    Ok(axum::Json(crate::listing::KeysetPage::new(rows, limit, |e| {
+        (e.at, e.id)
+    })))
 }
 
 /// `GET /audit/series?bucket=1m|1h|1d`: events per bucket in the range (empty buckets left out).
