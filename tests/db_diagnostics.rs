@@ -71,6 +71,7 @@ async fn the_sqlite_report_explains_every_hot_query_and_counts_the_rows() {
         "task list",
         "task by id",
         "patient by id",
+        "patient search",
         "dashboard",
         "audit events",
         "audit series",

@@ -13,6 +13,7 @@ use crate::{
     dashboard::store::sqlite as dashboard,
     listing::{PageRequest, TaskFilter},
     model::{Priority, Status},
+    patients::model::PatientFilter,
     storage::{patients::PATIENT_REF, sqlite as tasks, statements::FETCH_TASK},
 };
 
@@ -60,8 +61,7 @@ pub(super) async fn explain(
     // crate, never input.
     let by_id = [
         ("task by id", FETCH_TASK, s.task),
-        // The platform has no patient search endpoint: a patient is read by id, once per task of
-        // a page under `tasks.patient_loading = n_plus_one`: its hottest patient read.
+        // Once per task of a page under `tasks.patient_loading = n_plus_one`.
         ("patient by id (include=patient)", PATIENT_REF, s.patient),
     ];
     for (name, sql, id) in by_id {
@@ -102,6 +102,15 @@ fn built(s: &Sample) -> Vec<(&'static str, QueryBuilder<Sqlite>)> {
     let mut qb = QueryBuilder::new(EXPLAIN);
     tasks::push_page(&mut qb, s.org, &searched, first_page);
     out.push(("task list (search q=vital)", qb));
+
+    let census = PatientFilter {
+        q: Some("smith".to_owned()),
+        admitted: Some(true),
+        ..PatientFilter::default()
+    };
+    let mut qb = QueryBuilder::new(EXPLAIN);
+    tasks::push_patient_search(&mut qb, s.org, &census, None, 50);
+    out.push(("patient search (q=smith, admitted)", qb));
 
     let mut qb = QueryBuilder::new(EXPLAIN);
     dashboard::push_live_counts(&mut qb, s.org, None, now);

@@ -70,6 +70,50 @@ macro_rules! sql_patient_store {
             })
         }
 
+        /// `GET /patients`: the search, newest first, up to `limit + 1` rows, appended to `qb`.
+        pub(crate) fn push_patient_search(
+            qb: &mut sqlx::QueryBuilder<$db>,
+            org: emrlab_common::auth::OrgId,
+            filter: &crate::patients::model::PatientFilter,
+            after: Option<(time::OffsetDateTime, uuid::Uuid)>,
+            limit: u32,
+        ) {
+            qb.push(format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE org_id = "));
+            qb.push_bind(org.0);
+            if let Some(ward) = filter.ward_id {
+                qb.push(" AND ward_id = ").push_bind(ward);
+            }
+            match filter.admitted {
+                Some(true) => qb.push(" AND admitted_at IS NOT NULL AND discharged_at IS NULL"),
+                Some(false) => qb.push(" AND discharged_at IS NOT NULL"),
+                None => qb,
+            };
+            if let Some(q) = &filter.q {
+                let prefix = crate::listing::like_pattern(q);
+                qb.push(concat!(" AND (mrn ", $like, " "))
+                    .push_bind(prefix[1..].to_owned())
+                    .push(" ESCAPE '\\' OR (1 = 1");
+                for term in filter.terms() {
+                    let pattern = crate::listing::like_pattern(term);
+                    qb.push(concat!(" AND (given_name ", $like, " "))
+                        .push_bind(pattern.clone());
+                    qb.push(concat!(" ESCAPE '\\' OR family_name ", $like, " "))
+                        .push_bind(pattern)
+                        .push(" ESCAPE '\\')");
+                }
+                qb.push("))");
+            }
+            if let Some((at, id)) = after {
+                qb.push(" AND (created_at, id) < (")
+                    .push_bind($to_db(at))
+                    .push(", ")
+                    .push_bind(id)
+                    .push(")");
+            }
+            qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+                .push_bind(i64::from(limit) + 1);
+        }
+
         async fn read_patient(
             conn: &mut <$db as sqlx::Database>::Connection,
             org: emrlab_common::auth::OrgId,
@@ -99,41 +143,8 @@ macro_rules! sql_patient_store {
                 after: Option<(time::OffsetDateTime, uuid::Uuid)>,
                 limit: u32,
             ) -> Result<Vec<crate::patients::model::Patient>, crate::error::TaskError> {
-                let mut qb =
-                    sqlx::QueryBuilder::<$db>::new(format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE org_id = "));
-                qb.push_bind(org.0);
-                if let Some(ward) = filter.ward_id {
-                    qb.push(" AND ward_id = ").push_bind(ward);
-                }
-                match filter.admitted {
-                    Some(true) => qb.push(" AND admitted_at IS NOT NULL AND discharged_at IS NULL"),
-                    Some(false) => qb.push(" AND discharged_at IS NOT NULL"),
-                    None => &mut qb,
-                };
-                if let Some(q) = &filter.q {
-                    let prefix = crate::listing::like_pattern(q);
-                    qb.push(concat!(" AND (mrn ", $like, " "))
-                        .push_bind(prefix[1..].to_owned())
-                        .push(" ESCAPE '\\' OR (1 = 1");
-                    for term in filter.terms() {
-                        let pattern = crate::listing::like_pattern(term);
-                        qb.push(concat!(" AND (given_name ", $like, " "))
-                            .push_bind(pattern.clone());
-                        qb.push(concat!(" ESCAPE '\\' OR family_name ", $like, " "))
-                            .push_bind(pattern)
-                            .push(" ESCAPE '\\')");
-                    }
-                    qb.push("))");
-                }
-                if let Some((at, id)) = after {
-                    qb.push(" AND (created_at, id) < (")
-                        .push_bind($to_db(at))
-                        .push(", ")
-                        .push_bind(id)
-                        .push(")");
-                }
-                qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-                    .push_bind(i64::from(limit) + 1);
+                let mut qb = sqlx::QueryBuilder::<$db>::new("");
+                push_patient_search(&mut qb, org, filter, after, limit);
                 let rows = qb.build().fetch_all(&mut *self.db.acquire().await?).await?;
                 Ok(rows.iter().map(patient_from_row).collect::<Result<_, _>>()?)
             }
