@@ -16,7 +16,9 @@
 # its group (n_plus_one, live, none): the reference measured in the same run on the same data.
 # PostgreSQL is a throwaway scripts/pg-up cluster with fsync off (PG_FAST): every measured request
 # is a read, and the large seed loads in minutes rather than tens of minutes.
-# The exit status is non-zero only when something could not be run or a run had errors.
+# "failed" counts requests that did not get a 200 (a slow mode's 503s after the pool's acquire
+# timeout among them). The exit status is non-zero only when something could not be run or most
+# of a run's requests failed.
 #
 # Environment: BENCH_DURATION (seconds measured per mode, 10), BENCH_WARMUP (seconds, 3),
 # BENCH_VUS (16), BENCH_PROFILES ("default large"), BENCH_KEEP=1 keeps the temp dir (logs, JSON).
@@ -100,7 +102,10 @@ measure() {
     P95[$key]=$(jq -er '.steps[] | select(.name == "query") | .corrected.p95_ms' "$out")
     KEYS+=("$key")
     log "$key: $((REQS[$key] / DURATION)) req/s, p50 ${P50[$key]} ms, p95 ${P95[$key]} ms, ${FAILED[$key]} failed"
-    ((FAILED[$key] == 0)) || BROKEN+=("$key: ${FAILED[$key]} failed requests (see $out)")
+    # A slow mode may time some requests out (the pool's acquire timeout: 503): that is the
+    # bottleneck it shows, reported in the table. Mostly failures means the run itself is broken.
+    ((FAILED[$key] * 2 <= REQS[$key] + FAILED[$key])) ||
+        BROKEN+=("$key: ${FAILED[$key]} of $((REQS[$key] + FAILED[$key])) requests failed (see $out)")
 }
 
 # until_true SECONDS WHAT COMMAND...: polls COMMAND (every 0.5 s) until it succeeds
@@ -165,18 +170,18 @@ for profile in $PROFILES; do bench_profile "$profile"; done
 
 printf '\nemrlab query benchmark — %s UTC, commit %s; %s VUs, %ss measured after %ss warm-up\n' \
     "$(date -u '+%F %H:%M')" "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" "$VUS" "$DURATION" "$WARMUP"
-printf '%-8s %-22s %-13s %9s %9s %9s %7s\n' profile request mode 'req/s' 'p50 ms' 'p95 ms' '× base'
+printf '%-8s %-22s %-13s %9s %9s %9s %7s %7s\n' profile request mode 'req/s' 'p50 ms' 'p95 ms' '× base' failed
 declare -A BASE
 for key in "${KEYS[@]}"; do
     group="${PROFILE[$key]}/${GROUP[$key]}"
     rps=$(awk -v n="${REQS[$key]}" -v d="$DURATION" 'BEGIN { printf "%.0f", n / d }')
     [[ -n ${BASE[$group]:-} ]] || BASE[$group]=$rps
     ratio=$(awk -v a="$rps" -v b="${BASE[$group]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-    printf '%-8s %-22s %-13s %9s %9.2f %9.2f %7s\n' "${PROFILE[$key]}" "${GROUP[$key]}" "${MODE[$key]}" \
-        "$rps" "${P50[$key]}" "${P95[$key]}" "$ratio"
+    printf '%-8s %-22s %-13s %9s %9.2f %9.2f %7s %7s\n' "${PROFILE[$key]}" "${GROUP[$key]}" "${MODE[$key]}" \
+        "$rps" "${P50[$key]}" "${P95[$key]}" "$ratio" "${FAILED[$key]}"
 done
 if ((${#BROKEN[@]} > 0)); then
-    printf 'runs with errors:\n' >&2
+    printf 'broken runs:\n' >&2
     printf '  %s\n' "${BROKEN[@]}" >&2
     exit 1
 fi
