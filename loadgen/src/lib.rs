@@ -9,6 +9,7 @@
 
 pub mod builtin;
 mod client;
+pub mod compare;
 pub mod device;
 pub mod phases;
 pub mod plan;

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use emrlab::PlatformConfig;
 
+mod compare;
 mod config;
 mod db;
 mod load;
@@ -42,6 +43,8 @@ enum Command {
     Serve(serve::Args),
     /// Drive load at a system (this one or any other) and report honest percentiles.
     Load(load::Args),
+    /// Compare two result files request by request; exit 99 on a regression.
+    Compare(compare::Args),
     /// Apply the database migrations.
     Migrate,
     /// Seed an empty database.
@@ -118,6 +121,12 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         });
     }
+    if let Some(Command::Compare(args)) = &cli.command {
+        return compare::run(args).unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        });
+    }
     let result = runtime.block_on(async {
         match &cli.command {
             None => up::run(&cli, &up::Args::default()).await,
@@ -128,7 +137,7 @@ pub fn main() -> ExitCode {
             Some(Command::Verify) => setup::verify(&cli).await,
             Some(Command::Db { command }) => db::run(&cli, command).await,
             Some(Command::Config { command }) => config::run(&cli, command),
-            Some(Command::Load(_)) => Ok(()),
+            Some(Command::Load(_) | Command::Compare(_)) => Ok(()),
         }
     });
     match result {
