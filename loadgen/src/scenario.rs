@@ -160,8 +160,9 @@ pub struct Step {
 }
 
 impl Step {
-    /// A step with only a name: how a result file written outside the HTTP engine (`emrlab db
-    /// bench`) lists its request names in the scenario.
+    /// A step with only a name (every other field at its default): how a result file written
+    /// outside the HTTP engine (`emrlab db bench`) lists its request names in the scenario, and
+    /// the start of an ad-hoc run's one step.
     pub fn named(name: &str) -> Self {
         Self {
             name: name.to_owned(),
