@@ -132,6 +132,7 @@ pub async fn bind_task(
         tasks: cfg.tasks.clone(),
         authorizations: cfg.authorizations.clone(),
         dashboard: cfg.dashboard.clone(),
+        audit: cfg.audit.clone(),
         db: cfg.db.clone(),
     };
     let state = emrlab_task::AppState::new(settings, db.clone(), keys, emr_url, events, cache);

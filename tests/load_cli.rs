@@ -149,3 +149,60 @@ async fn a_pause_before_the_first_request_is_not_counted_as_its_latency() {
     let p50 = root["corrected"]["p50_ms"].as_f64().unwrap();
     assert!(root["requests"].as_u64().unwrap() > 0 && p50 < 300.0, "p50 {p50} ms");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_exits_99_on_a_regression_and_writes_markdown_for_a_pull_request() {
+    let (url, _stop) = stall_url().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, SCENARIO.replace("THRESHOLD", "10s")).unwrap();
+    let baseline = dir.path().join("baseline.json");
+    let args = vec![
+        file.display().to_string(),
+        "--url".into(),
+        url,
+        "--quiet".into(),
+        "--no-scrape".into(),
+        "--out".into(),
+        baseline.display().to_string(),
+    ];
+    assert_eq!(load(args).await.status.code(), Some(0));
+    // The same run, its `root` requests twice as slow at p95.
+    let mut slower: Value = serde_json::from_slice(&std::fs::read(&baseline).unwrap()).unwrap();
+    let p95 = slower["steps"][0]["corrected"]["p95_ms"].as_f64().unwrap();
+    slower["steps"][0]["corrected"]["p95_ms"] = (p95 * 2.0).into();
+    let candidate = dir.path().join("candidate.json");
+    std::fs::write(&candidate, serde_json::to_vec(&slower).unwrap()).unwrap();
+
+    let compare = |a: &std::path::Path, b: &std::path::Path, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_emrlab"))
+            .arg("compare")
+            .args([a, b])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let same = compare(&baseline, &baseline, &[]);
+    assert_eq!(same.status.code(), Some(0), "{}", String::from_utf8_lossy(&same.stdout));
+    assert!(String::from_utf8_lossy(&same.stdout).contains("no regression beyond 10%"));
+
+    let worse = compare(&baseline, &candidate, &["--format", "markdown"]);
+    assert_eq!(worse.status.code(), Some(99));
+    let table = String::from_utf8_lossy(&worse.stdout);
+    assert!(
+        table.starts_with("| request | metric | baseline | candidate | change | verdict |"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("| root | p95 ms |") && l.ends_with("**REGRESSION** |")),
+        "{table}"
+    );
+    let lenient = compare(&baseline, &candidate, &["--threshold", "150"]);
+    assert_eq!(lenient.status.code(), Some(0), "a 100% rise is within a 150% threshold");
+
+    let bad = compare(&baseline, &file, &[]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not an emrlab result file"));
+}

@@ -8,19 +8,12 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use support::ids;
+
 async fn page(app: &support::TestApp, token: &str, query: &str) -> Value {
     let response = app.get(token, &format!("/api/v1/tasks?{query}")).await;
     assert_eq!(response.status(), StatusCode::OK, "{query}");
     response.json().await.unwrap()
-}
-
-fn ids(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 on_both_backends! {

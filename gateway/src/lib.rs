@@ -82,6 +82,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/dashboard/{*rest}"),
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/audit/{*rest}"),
+    ("GET", "/api/v1/patients"),
+    ("GET", "/api/v1/patients/{*rest}"),
     ("GET", "/api/v1/admin/integrity"),
     ("GET", "/api/v1/emr/{*rest}"),
     ("GET", "/api/v1/sync/{*rest}"),
@@ -172,6 +174,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/dashboard/{*rest}", any(proxy::to_tasks))
         .route("/api/v1/audit", any(proxy::to_tasks))
         .route("/api/v1/audit/{*rest}", any(proxy::to_tasks))
+        .route("/api/v1/patients", any(proxy::to_tasks))
+        .route("/api/v1/patients/{*rest}", any(proxy::to_tasks))
         .route("/api/v1/admin/integrity", get(admin::integrity))
         .route("/api/v1/emr/{*rest}", any(proxy::to_emr))
         .route("/api/v1/sync/{*rest}", any(proxy::to_sync))

@@ -9,6 +9,7 @@
 
 pub mod builtin;
 mod client;
+pub mod compare;
 pub mod device;
 pub mod phases;
 pub mod plan;
@@ -70,21 +71,8 @@ pub fn ad_hoc(path: &str, rate: Option<f64>, vus: Option<u32>, duration: Duratio
             name: "get".into(),
             weight: 1,
             steps: vec![scenario::Step {
-                name: format!("GET {path}"),
                 request: Some(format!("GET {path}")),
-                headers: Default::default(),
-                json: None,
-                check: Default::default(),
-                capture: Default::default(),
-                ws: None,
-                send: None,
-                expect: None,
-                within: None,
-                sync: None,
-                listen: None,
-                think: None,
-                repeat: 1,
-                every_nth_vu: None,
+                ..scenario::Step::named(&format!("GET {path}"))
             }],
         }],
     }

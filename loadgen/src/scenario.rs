@@ -159,6 +159,31 @@ pub struct Step {
     pub every_nth_vu: Option<u32>,
 }
 
+impl Step {
+    /// A step with only a name (every other field at its default): how a result file written
+    /// outside the HTTP engine (`emrlab db bench`) lists its request names in the scenario, and
+    /// the start of an ad-hoc run's one step.
+    pub fn named(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            request: None,
+            headers: BTreeMap::new(),
+            json: None,
+            check: Check::default(),
+            capture: BTreeMap::new(),
+            ws: None,
+            send: None,
+            expect: None,
+            within: None,
+            sync: None,
+            listen: None,
+            think: None,
+            repeat: 1,
+            every_nth_vu: None,
+        }
+    }
+}
+
 /// A weighted sequence of steps; each iteration of a VU runs one flow picked by weight.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

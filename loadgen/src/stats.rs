@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 /// Latencies are recorded in microseconds, from 1 µs to 10 minutes, at 3 significant digits.
 const MAX_MICROS: u64 = 600_000_000;
 
-fn histogram() -> Histogram<u64> {
+/// An empty histogram with the bounds every result file uses.
+pub fn histogram() -> Histogram<u64> {
     // Bounds are constants that hdrhistogram accepts; the fallback only satisfies the type.
     Histogram::new_with_bounds(1, MAX_MICROS, 3)
         .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))

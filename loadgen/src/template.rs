@@ -160,8 +160,10 @@ impl Template {
                 Part::Var(Var::Iter) => {
                     let _ = write!(out, "{}", vars.iteration);
                 }
+                // From the OS, not the VU's seeded generator: ids must differ between runs too, or a
+                // second run against the same database repeats the first one's.
                 Part::Var(Var::Uuid) => {
-                    let _ = write!(out, "{}", uuid::Builder::from_random_bytes(rng.random()).into_uuid());
+                    let _ = write!(out, "{}", uuid::Uuid::new_v4());
                 }
                 Part::Var(Var::Rand(low, high)) => {
                     let _ = write!(out, "{}", rng.random_range(*low..=*high));

@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use emrlab::PlatformConfig;
 
+mod compare;
 mod config;
+mod db;
 mod load;
 mod serve;
 mod setup;
@@ -41,6 +43,8 @@ enum Command {
     Serve(serve::Args),
     /// Drive load at a system (this one or any other) and report honest percentiles.
     Load(load::Args),
+    /// Compare two result files request by request; exit 99 on a regression.
+    Compare(compare::Args),
     /// Apply the database migrations.
     Migrate,
     /// Seed an empty database.
@@ -48,6 +52,12 @@ enum Command {
     /// Check every insurance authorization against its reservations (used + scheduled ≤ total);
     /// prints each violation and exits non-zero if there is one.
     Verify,
+    /// Diagnose the database: `db report` (what its statistics say) and `db bench` (heavy
+    /// queries with and without the seed indexes, and a pool stress).
+    Db {
+        #[command(subcommand)]
+        command: db::Command,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -111,6 +121,12 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         });
     }
+    if let Some(Command::Compare(args)) = &cli.command {
+        return compare::run(args).unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        });
+    }
     let result = runtime.block_on(async {
         match &cli.command {
             None => up::run(&cli, &up::Args::default()).await,
@@ -119,8 +135,9 @@ pub fn main() -> ExitCode {
             Some(Command::Migrate) => setup::migrate(&cli).await,
             Some(Command::Seed(args)) => setup::seed(&cli, args).await,
             Some(Command::Verify) => setup::verify(&cli).await,
+            Some(Command::Db { command }) => db::run(&cli, command).await,
             Some(Command::Config { command }) => config::run(&cli, command),
-            Some(Command::Load(_)) => Ok(()),
+            Some(Command::Load(_) | Command::Compare(_)) => Ok(()),
         }
     });
     match result {

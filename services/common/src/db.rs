@@ -57,6 +57,12 @@ impl<DB: Database> Db<DB> {
             .connect_lazy_with(options.clone().log_statements(level))
     }
 
+    /// How this database is connected to, for a caller that needs a pool of its own with the
+    /// same settings (`emrlab db bench`'s pool stress).
+    pub fn connect_options(&self) -> <DB::Connection as sqlx::Connection>::Options {
+        self.options.clone()
+    }
+
     /// The pool now in service.
     pub fn pool(&self) -> Pool<DB> {
         Pool::clone(&self.pool.load())
@@ -155,7 +161,12 @@ impl AnyDb {
     /// Opens a lazily connecting pool; nothing touches the database until first use.
     pub fn connect(url: &str, cfg: &DbConfig, component: &'static str) -> Result<Self, DbError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)?;
+            let mut options = PgConnectOptions::from_str(url)?;
+            // Named per component, so pg_stat_activity (and `emrlab db report`) tells whose
+            // pool holds the server's connections; a name given in the URL wins.
+            if options.get_application_name().is_none() {
+                options = options.application_name(&format!("emrlab-{component}"));
+            }
             let pool = Db::<Postgres>::build_pool(&options, cfg);
             let db = Arc::new(Db {
                 component,

@@ -5,7 +5,7 @@
 //! `handlers`, `verify` (checking a task against the vendor's copy) and `emr` (the EMR service it
 //! asks), `replica` (the rows the sync service merges into), `internal` (the endpoints the
 //! handover service calls), `storage` (one SQL implementation for both backends), `seed`
-//! (deterministic data), `authorizations` (insurance units and their reservations), `events` (what it publishes on the event bus for the gateway's
+//! (deterministic data), `patients` (admission, discharge and the census), `authorizations` (insurance units and their reservations), `events` (what it publishes on the event bus for the gateway's
 //! WebSocket clients).
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -28,6 +28,7 @@ use emrlab_common::{
 pub mod audit;
 pub mod authorizations;
 pub mod dashboard;
+pub mod diagnostics;
 pub mod emr;
 pub mod error;
 pub mod events;
@@ -37,6 +38,7 @@ pub mod internal;
 pub mod listing;
 mod metrics;
 pub mod model;
+pub mod patients;
 mod replica;
 pub mod seed;
 mod stats;
@@ -86,6 +88,7 @@ pub struct Settings {
     pub tasks: Config,
     pub authorizations: authorizations::Config,
     pub dashboard: dashboard::Config,
+    pub audit: audit::retention::Config,
     pub db: DbConfig,
 }
 
@@ -122,6 +125,7 @@ pub const KNOBS: &[KnobSpec] = &[
     dashboard::KNOBS[0],
     dashboard::KNOBS[1],
     dashboard::KNOBS[2],
+    audit::retention::KNOBS[0],
     DB_KNOBS[0],
     DB_KNOBS[1],
     DB_KNOBS[2],
@@ -146,6 +150,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/dashboard/stats"),
     ("GET", "/audit"),
     ("GET", "/audit/series"),
+    ("GET", "/patients"),
+    ("POST", "/patients"),
+    ("GET", "/patients/{id}"),
+    ("POST", "/patients/{id}/discharge"),
 ];
 
 /// What every handler can reach. Cheap to clone: one reference count, because axum clones the
@@ -205,6 +213,7 @@ impl AppState {
         emrlab_common::indexes::follow(db.clone(), knobs.subscribe(), |s| s.db.indexes);
         let dashboard = dashboard::store::open(&db);
         dashboard::spawn_refresher(dashboard.clone(), knobs.subscribe());
+        audit::retention::spawn_purger(db.clone(), knobs.subscribe());
         Self(Arc::new(Shared {
             store: storage::open(&db),
             authorizations: authorizations::store::open(&db),
@@ -233,6 +242,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks/{id}/verify", post(verify::verify_task))
         .merge(authorizations::routes())
         .merge(dashboard::routes())
+        .merge(patients::routes())
         .route("/audit", get(audit::events))
         .route("/audit/series", get(audit::series))
         .route("/internal/sync/tasks", post(replica::sync_tasks))

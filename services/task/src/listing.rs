@@ -14,6 +14,33 @@ pub const MAX_LIMIT: u32 = 200;
 const MAX_TERMS: usize = 10;
 const MAX_TERM_CHARS: usize = 100;
 
+/// A keyset-paged list in the envelope every list uses, newest first.
+#[derive(Debug, Serialize)]
+pub struct KeysetPage<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> KeysetPage<T> {
+    /// The page of `rows`, read with `limit + 1` so that an extra row says more follow; the
+    /// cursor is the last item's `key` (its creation instant and id).
+    pub fn new(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> (OffsetDateTime, Uuid)) -> Self {
+        let next_cursor = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|row| {
+                let (at, id) = key(row);
+                emrlab_common::cursor::encode(at, id)
+            })
+        } else {
+            None
+        };
+        Self {
+            items: rows,
+            next_cursor,
+        }
+    }
+}
+
 /// A list's page size: `limit` if given and from 1 to [`MAX_LIMIT`], else a 422; default
 /// [`DEFAULT_LIMIT`]. Every list of the task service pages alike.
 pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {

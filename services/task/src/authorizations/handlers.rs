@@ -20,7 +20,7 @@ use emrlab_common::{
 
 use super::{
     Config, metrics,
-    model::{Authorization, NewReservation, Reservation, ReservationBody, ReservationState, idempotency_key},
+    model::{NewReservation, Reservation, ReservationBody, ReservationState, idempotency_key},
     store::{AuthorizationFilter, ReserveError},
 };
 use crate::{AppState, error::TaskError, handlers::clinical_actor, listing::page_limit};
@@ -35,13 +35,6 @@ pub struct ListQuery {
     min_available: Option<i64>,
     limit: Option<u32>,
     cursor: Option<String>,
-}
-
-/// A page of authorizations, in the envelope every list uses.
-#[derive(Debug, serde::Serialize)]
-struct Page {
-    items: Vec<Authorization>,
-    next_cursor: Option<String>,
 }
 
 /// `GET /authorizations`: newest first, keyset-paged.
@@ -59,14 +52,8 @@ pub async fn list(
         total_units: query.total_units,
         min_available: query.min_available,
     };
-    let mut items = state.authorizations.page(actor.org, &filter, after, limit + 1).await?;
-    let next_cursor = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(|a| emrlab_common::cursor::encode(a.created_at, a.id))
-    } else {
-        None
-    };
-    Ok(axum::Json(Page { items, next_cursor }).into_response())
+    let rows = state.authorizations.page(actor.org, &filter, after, limit + 1).await?;
+    Ok(axum::Json(crate::listing::KeysetPage::new(rows, limit, |a| (a.created_at, a.id))).into_response())
 }
 
 /// `GET /authorizations/{id}`, with its balance.

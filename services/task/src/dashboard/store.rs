@@ -34,31 +34,61 @@ macro_rules! sql_dashboard {
                 .collect()
         }
 
+        /// The live source's task counts by status and priority. Crate-visible, as the next one,
+        /// so `diagnostics` explains the statement the dashboard runs.
+        pub(crate) fn push_live_counts(
+            qb: &mut sqlx::QueryBuilder<$db>,
+            org: OrgId,
+            ward: Option<Uuid>,
+            now: OffsetDateTime,
+        ) {
+            qb.push(
+                "SELECT status, priority, count(*), CAST(COALESCE(SUM(CASE WHEN status IN ('pending', 'in_progress') \
+                 AND due_at < ",
+            );
+            qb.push_bind($to_db(now));
+            qb.push(" THEN 1 ELSE 0 END), 0) AS BIGINT) FROM tasks WHERE org_id = ")
+                .push_bind(org.0);
+            if let Some(ward) = ward {
+                qb.push(" AND ward_id = ").push_bind(ward);
+            }
+            qb.push(" GROUP BY status, priority");
+        }
+
+        /// The live source's admissions of the last 24 hours.
+        pub(crate) fn push_live_admissions(
+            qb: &mut sqlx::QueryBuilder<$db>,
+            org: OrgId,
+            ward: Option<Uuid>,
+            now: OffsetDateTime,
+        ) {
+            qb.push("SELECT count(*) FROM patients WHERE org_id = ");
+            qb.push_bind(org.0)
+                .push(" AND admitted_at >= ")
+                .push_bind($to_db(now - time::Duration::DAY));
+            if let Some(ward) = ward {
+                qb.push(" AND ward_id = ").push_bind(ward);
+            }
+        }
+
         #[async_trait]
         impl DashboardStore for $store {
             async fn live(&self, org: OrgId, ward: Option<Uuid>, now: OffsetDateTime) -> Result<Stats, sqlx::Error> {
                 let mut conn = self.0.acquire().await?;
-                let mut counts = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT status, priority, count(*), CAST(COALESCE(SUM(CASE WHEN status IN ('pending', 'in_progress') \
-                     AND due_at < ",
-                );
-                counts.push_bind($to_db(now));
-                counts.push(" THEN 1 ELSE 0 END), 0) AS BIGINT) FROM tasks WHERE org_id = ").push_bind(org.0);
-                if let Some(ward) = ward {
-                    counts.push(" AND ward_id = ").push_bind(ward);
-                }
-                counts.push(" GROUP BY status, priority");
+                let mut counts = sqlx::QueryBuilder::<$db>::new("");
+                push_live_counts(&mut counts, org, ward, now);
                 let counts = rows(counts.build().fetch_all(&mut *conn).await?)?;
-                let mut admitted = sqlx::QueryBuilder::<$db>::new("SELECT count(*) FROM patients WHERE org_id = ");
-                admitted.push_bind(org.0).push(" AND admitted_at >= ").push_bind($to_db(now - time::Duration::DAY));
-                if let Some(ward) = ward {
-                    admitted.push(" AND ward_id = ").push_bind(ward);
-                }
+                let mut admitted = sqlx::QueryBuilder::<$db>::new("");
+                push_live_admissions(&mut admitted, org, ward, now);
                 let admissions: i64 = admitted.build_query_scalar().fetch_one(&mut *conn).await?;
                 Ok(Stats::fold(ward, &counts, admissions))
             }
 
-            async fn materialized(&self, org: OrgId, ward: Option<Uuid>) -> Result<(Stats, OffsetDateTime), sqlx::Error> {
+            async fn materialized(
+                &self,
+                org: OrgId,
+                ward: Option<Uuid>,
+            ) -> Result<(Stats, OffsetDateTime), sqlx::Error> {
                 let mut conn = self.0.acquire().await?;
                 let mut counts = sqlx::QueryBuilder::<$db>::new(
                     "SELECT status, priority, CAST(SUM(tasks) AS BIGINT), CAST(SUM(overdue) AS BIGINT) \
@@ -118,7 +148,7 @@ mod postgres {
     sql_dashboard!(PgDashboard, Postgres, instant: OffsetDateTime, to_db: same, from_db: same, refresh: refresh);
 }
 
-mod sqlite {
+pub(crate) mod sqlite {
     use super::*;
     use emrlab_common::db::{from_micros, to_micros};
     use sqlx::Sqlite;

@@ -14,19 +14,22 @@ use crate::{
     model::{Actor, NewTask, Task, TaskChange, TaskId, Verification},
 };
 
+pub mod admissions;
 mod locked;
 pub mod patients;
 mod postgres;
 mod reassign;
 mod sql;
-mod sqlite;
-mod statements;
+pub(crate) mod sqlite;
+pub(crate) mod statements;
 pub mod synced;
 
 /// Task persistence. Every method takes the organisation, so tenancy lives in the SQL.
 /// The handover's side ([`ReassignStore`]) is a supertrait, so `Arc<dyn TaskStore>` offers it.
 #[async_trait] // boxed futures keep the trait usable as `Arc<dyn TaskStore>`
-pub trait TaskStore: synced::SyncedRows + ReassignStore + patients::PatientRefs + Send + Sync + 'static {
+pub trait TaskStore:
+    synced::SyncedRows + ReassignStore + patients::PatientRefs + admissions::PatientStore + Send + Sync + 'static
+{
     /// Inserts a task and its audit row in one transaction; the patient (and assignee and ward,
     /// when given) must belong to the actor's organisation.
     async fn insert_task(&self, actor: Actor, new: NewTask) -> Result<Task, TaskError>;

@@ -39,6 +39,10 @@ pub trait PatientRefs: Send + Sync + 'static {
     ) -> Result<Vec<(Task, PatientRef)>, TaskError>;
 }
 
+/// One patient of an organisation as the list shows it: $1 org, $2 patient id.
+pub(crate) const PATIENT_REF: &str =
+    "SELECT id, given_name, family_name, mrn FROM patients WHERE org_id = $1 AND id = $2";
+
 macro_rules! sql_patient_refs {
     ($store:ident, $db:ty) => {
         fn patient_ref_from(
@@ -61,12 +65,11 @@ macro_rules! sql_patient_refs {
                 org: emrlab_common::auth::OrgId,
                 id: uuid::Uuid,
             ) -> Result<Option<crate::storage::patients::PatientRef>, crate::error::TaskError> {
-                let row =
-                    sqlx::query("SELECT id, given_name, family_name, mrn FROM patients WHERE org_id = $1 AND id = $2")
-                        .bind(org.0)
-                        .bind(id)
-                        .fetch_optional(&mut *self.db.acquire().await?)
-                        .await?;
+                let row = sqlx::query(crate::storage::patients::PATIENT_REF)
+                    .bind(org.0)
+                    .bind(id)
+                    .fetch_optional(&mut *self.db.acquire().await?)
+                    .await?;
                 Ok(row.map(|r| patient_ref_from(&r, 0)).transpose()?)
             }
 

@@ -19,3 +19,9 @@ super::sql::sql_task_store!(
 super::synced::sql_synced_rows!(PgTaskStore, Postgres, to_db: same, lock: " FOR UPDATE");
 
 super::patients::sql_patient_refs!(PgTaskStore, Postgres);
+
+super::admissions::sql_patient_store!(
+    PgTaskStore, Postgres,
+    instant: OffsetDateTime, to_db: same, from_db: same,
+    like: "ILIKE", lock: " FOR UPDATE"
+);

@@ -64,23 +64,39 @@ macro_rules! sql_task_store {
             before: Option<&crate::model::Task>,
             after: &crate::model::Task,
         ) -> Result<(), sqlx::Error> {
-            let doc = |t: &crate::model::Task| {
-                serde_json::to_value(t)
+            insert_audit_row(conn, actor, action, "task", after.id.0, before, after, after.updated_at).await
+        }
+
+        /// One audit row: `before` and `after` are stored as JSON documents.
+        #[allow(clippy::too_many_arguments)] // the row's columns, each its own meaning
+        async fn insert_audit_row<T: serde::Serialize + Sync>(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            actor: crate::model::Actor,
+            action: &'static str,
+            entity: &'static str,
+            entity_id: uuid::Uuid,
+            before: Option<&T>,
+            after: &T,
+            at: time::OffsetDateTime,
+        ) -> Result<(), sqlx::Error> {
+            let doc = |value: &T| {
+                serde_json::to_value(value)
                     .map($json)
                     .map_err(|e| sqlx::Error::Encode(e.into()))
             };
             sqlx::query(
                 "INSERT INTO audit_log (id, org_id, actor_id, action, entity, entity_id, before, after, at) \
-                 VALUES ($1, $2, $3, $4, 'task', $5, $6, $7, $8)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(uuid::Uuid::now_v7())
             .bind(actor.org.0)
             .bind(actor.user.0)
             .bind(action)
-            .bind(after.id.0)
+            .bind(entity)
+            .bind(entity_id)
             .bind(before.map(doc).transpose()?)
             .bind(doc(after)?)
-            .bind($to_db(after.updated_at))
+            .bind($to_db(at))
             .execute(conn)
             .await
             .map(drop)
@@ -134,7 +150,8 @@ macro_rules! sql_task_store {
         }
 
         /// The query of one page of tasks (up to `limit + 1` rows in cursor mode), newest first.
-        fn push_page(
+        /// Crate-visible so `diagnostics` explains the very statement the list runs.
+        pub(crate) fn push_page(
             qb: &mut sqlx::QueryBuilder<$db>,
             org: emrlab_common::auth::OrgId,
             filter: &crate::listing::TaskFilter,
@@ -264,11 +281,7 @@ macro_rules! sql_task_store {
                 id: crate::model::TaskId,
             ) -> Result<crate::model::Task, crate::error::TaskError> {
                 let mut conn = self.db.acquire().await?;
-                let row = sqlx::query(concat!(
-                    "SELECT ",
-                    crate::storage::statements::task_row_columns!(),
-                    " FROM tasks WHERE org_id = $1 AND id = $2"
-                ))
+                let row = sqlx::query(crate::storage::statements::FETCH_TASK)
                 .bind(org.0)
                 .bind(id.0)
                 .fetch_optional(&mut *conn)

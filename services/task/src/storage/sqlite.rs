@@ -20,3 +20,9 @@ super::sql::sql_task_store!(
 super::synced::sql_synced_rows!(SqliteTaskStore, Sqlite, to_db: to_micros, lock: "");
 
 super::patients::sql_patient_refs!(SqliteTaskStore, Sqlite);
+
+super::admissions::sql_patient_store!(
+    SqliteTaskStore, Sqlite,
+    instant: i64, to_db: to_micros, from_db: from_micros,
+    like: "LIKE", lock: ""
+);

@@ -40,3 +40,10 @@ macro_rules! task_row_columns {
     };
 }
 pub(crate) use task_row_columns;
+
+/// One task of an organisation by id: $1 org, $2 task id.
+pub(crate) const FETCH_TASK: &str = concat!(
+    "SELECT ",
+    task_row_columns!(),
+    " FROM tasks WHERE org_id = $1 AND id = $2"
+);

@@ -1,7 +1,8 @@
 //! `GET /audit` and `GET /audit/series`: the organisation's audit events, filtered and keyset
 //! paged, and their counts per minute, hour or day. For admins and charge nurses only: the log
 //! shows who did what to every task. On PostgreSQL the table is partitioned by month
-//! (migrations/postgres/0003), so a time range reads only its months.
+//! (migrations/postgres/0003), so a time range reads only its months; `retention` deletes what
+//! is older than `audit.retention`.
 
 use async_trait::async_trait;
 use axum::{extract::State, response::IntoResponse};
@@ -17,6 +18,8 @@ use emrlab_common::{
 };
 
 use crate::{AppState, error::TaskError};
+
+pub mod retention;
 
 const DEFAULT_RANGE: Duration = Duration::DAY;
 /// The most buckets one series may have.
@@ -40,13 +43,27 @@ pub struct AuditQuery {
 }
 
 #[derive(Debug, Clone)]
-struct Filter {
+pub(crate) struct Filter {
     actor_id: Option<Uuid>,
     action: Option<String>,
     entity: Option<String>,
     entity_id: Option<Uuid>,
     from: OffsetDateTime,
     to: OffsetDateTime,
+}
+
+impl Filter {
+    /// The default range (the day before `to`) with no other filter, as a plain `GET /audit`.
+    pub(crate) fn default_range(to: OffsetDateTime) -> Self {
+        Self {
+            actor_id: None,
+            action: None,
+            entity: None,
+            entity_id: None,
+            from: to - DEFAULT_RANGE,
+            to,
+        }
+    }
 }
 
 /// One audit event.
@@ -84,7 +101,7 @@ trait AuditStore: Send + Sync {
 
 macro_rules! sql_audit {
     ($store:ident, $db:ty, instant: $instant:ty, to_db: $to_db:path, from_db: $from_db:path, bucket: $bucket:literal) => {
-        struct $store(std::sync::Arc<emrlab_common::db::Db<$db>>);
+        pub(crate) struct $store(std::sync::Arc<emrlab_common::db::Db<$db>>);
 
         impl $store {
         fn push_filter(qb: &mut sqlx::QueryBuilder<$db>, org: OrgId, f: &Filter) {
@@ -103,6 +120,32 @@ macro_rules! sql_audit {
                 qb.push(" AND entity_id = ").push_bind(id);
             }
         }
+
+        /// A page of events, newest first. Crate-visible, as the series, so `diagnostics`
+        /// explains the statements the routes run.
+        pub(crate) fn push_events(
+            qb: &mut sqlx::QueryBuilder<$db>,
+            org: OrgId,
+            f: &Filter,
+            after: Option<(OffsetDateTime, Uuid)>,
+            limit: u32,
+        ) {
+            qb.push("SELECT id, actor_id, action, entity, entity_id, at, CAST(before AS TEXT), CAST(after AS TEXT) FROM audit_log");
+            Self::push_filter(qb, org, f);
+            if let Some((at, id)) = after {
+                qb.push(" AND (at < ").push_bind($to_db(at));
+                qb.push(" OR (at = ").push_bind($to_db(at)).push(" AND id < ").push_bind(id).push("))");
+            }
+            qb.push(" ORDER BY at DESC, id DESC LIMIT ").push_bind(i64::from(limit));
+        }
+
+        /// Events per bucket of `bucket_micros`.
+        pub(crate) fn push_series(qb: &mut sqlx::QueryBuilder<$db>, org: OrgId, f: &Filter, bucket_micros: i64) {
+            qb.push("SELECT b, count(*) FROM (SELECT ");
+            qb.push(format!($bucket, bucket_micros)).push(" AS b FROM audit_log");
+            Self::push_filter(qb, org, f);
+            qb.push(") buckets GROUP BY b ORDER BY b");
+        }
         }
 
         #[async_trait]
@@ -110,15 +153,8 @@ macro_rules! sql_audit {
             async fn events(&self, org: OrgId, f: &Filter, after: Option<(OffsetDateTime, Uuid)>, limit: u32)
             -> Result<Vec<Event>, sqlx::Error> {
                 use sqlx::Row;
-                let mut qb = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT id, actor_id, action, entity, entity_id, at, CAST(before AS TEXT), CAST(after AS TEXT) FROM audit_log",
-                );
-                Self::push_filter(&mut qb, org, f);
-                if let Some((at, id)) = after {
-                    qb.push(" AND (at < ").push_bind($to_db(at));
-                    qb.push(" OR (at = ").push_bind($to_db(at)).push(" AND id < ").push_bind(id).push("))");
-                }
-                qb.push(" ORDER BY at DESC, id DESC LIMIT ").push_bind(i64::from(limit));
+                let mut qb = sqlx::QueryBuilder::<$db>::new("");
+                Self::push_events(&mut qb, org, f, after, limit);
                 let rows = qb.build().fetch_all(&mut *self.0.acquire().await?).await?;
                 let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
                 rows.iter()
@@ -138,10 +174,8 @@ macro_rules! sql_audit {
             }
 
             async fn series(&self, org: OrgId, f: &Filter, bucket_micros: i64) -> Result<Vec<Bucket>, sqlx::Error> {
-                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT b, count(*) FROM (SELECT ");
-                qb.push(format!($bucket, bucket_micros)).push(" AS b FROM audit_log");
-                Self::push_filter(&mut qb, org, f);
-                qb.push(") buckets GROUP BY b ORDER BY b");
+                let mut qb = sqlx::QueryBuilder::<$db>::new("");
+                Self::push_series(&mut qb, org, f, bucket_micros);
                 let rows: Vec<(i64, i64)> = qb.build_query_as().fetch_all(&mut *self.0.acquire().await?).await?;
                 Ok(rows
                     .into_iter()
@@ -195,12 +229,6 @@ impl AuditQuery {
     }
 }
 
-#[derive(Serialize)]
-struct Page {
-    items: Vec<Event>,
-    next_cursor: Option<String>,
-}
-
 /// `GET /audit`: newest first, keyset paged; the last 24 hours unless `from`/`to` say otherwise.
 pub async fn events(
     State(state): State<AppState>,
@@ -214,14 +242,10 @@ pub async fn events(
     let filter = query.filter()?;
     let limit = crate::listing::page_limit(query.limit)?;
     let after = query.cursor.as_deref().map(emrlab_common::cursor::decode).transpose()?;
-    let mut items = store(&state.db).events(org, &filter, after, limit + 1).await?;
-    let next_cursor = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(|e| emrlab_common::cursor::encode(e.at, e.id))
-    } else {
-        None
-    };
-    Ok(axum::Json(Page { items, next_cursor }))
+    let rows = store(&state.db).events(org, &filter, after, limit + 1).await?;
+    Ok(axum::Json(crate::listing::KeysetPage::new(rows, limit, |e| {
+        (e.at, e.id)
+    })))
 }
 
 /// `GET /audit/series?bucket=1m|1h|1d`: events per bucket in the range (empty buckets left out).
