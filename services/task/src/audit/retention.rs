@@ -81,8 +81,9 @@ pub async fn purge(db: &AnyDb, now: OffsetDateTime, cutoff: OffsetDateTime) -> R
     match db {
         AnyDb::Postgres(db) => {
             let mut conn = db.acquire().await?;
-            make_partitions_ahead(&mut conn, now.date()).await;
-            deleted += drop_expired_partitions(&mut conn, cutoff).await?;
+            let partitions = partitions(&mut conn).await?;
+            make_partitions_ahead(&mut conn, &partitions, now.date()).await;
+            deleted += drop_expired_partitions(&mut conn, partitions, cutoff).await?;
             loop {
                 let done = sqlx::query(DELETE).bind(cutoff).bind(BATCH).execute(&mut *conn).await?;
                 deleted += done.rows_affected();
@@ -124,15 +125,28 @@ fn partition_name(start: Date) -> String {
     format!("audit_log_{:04}_{:02}", start.year(), u8::from(start.month()))
 }
 
-async fn make_partitions_ahead(conn: &mut sqlx::PgConnection, today: Date) {
+/// The audit log's partitions, by table name.
+async fn partitions(conn: &mut sqlx::PgConnection) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = 'audit_log'::regclass",
+    )
+    .fetch_all(conn)
+    .await
+}
+
+async fn make_partitions_ahead(conn: &mut sqlx::PgConnection, existing: &[String], today: Date) {
     for ahead in 0..=MONTHS_AHEAD {
         let (Some(start), Some(end)) = (month_start(today, ahead), month_start(today, ahead + 1)) else {
             continue;
         };
+        if existing.contains(&partition_name(start)) {
+            continue;
+        }
         // Bounds as plain dates, in the session's time zone, exactly as the migration wrote them;
         // every part comes from a date, none from input.
         let create = format!(
-            "CREATE TABLE IF NOT EXISTS {} PARTITION OF audit_log FOR VALUES FROM ('{start}') TO ('{end}')",
+            "CREATE TABLE {} PARTITION OF audit_log FOR VALUES FROM ('{start}') TO ('{end}')",
             partition_name(start)
         );
         if let Err(error) = sqlx::query(AssertSqlSafe(create)).execute(&mut *conn).await {
@@ -144,13 +158,11 @@ async fn make_partitions_ahead(conn: &mut sqlx::PgConnection, today: Date) {
 
 /// Detaches and drops the monthly partitions that end at least a day before `cutoff` (a day of
 /// margin for the session time zone the bounds were written in); returns the rows they held.
-async fn drop_expired_partitions(conn: &mut sqlx::PgConnection, cutoff: OffsetDateTime) -> Result<u64, sqlx::Error> {
-    let partitions: Vec<String> = sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-         WHERE i.inhparent = 'audit_log'::regclass",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+async fn drop_expired_partitions(
+    conn: &mut sqlx::PgConnection,
+    partitions: Vec<String>,
+    cutoff: OffsetDateTime,
+) -> Result<u64, sqlx::Error> {
     let mut dropped = 0;
     for name in partitions {
         let Some(start) = parse_partition(&name) else { continue };
