@@ -31,3 +31,24 @@ pub fn decode(cursor: &str) -> Result<(OffsetDateTime, Uuid), ApiError> {
     let at = OffsetDateTime::from_unix_timestamp_nanos(micros * 1_000).map_err(|_| bad())?;
     Ok((at, Uuid::parse_str(id).map_err(|_| bad())?))
 }
+
+/// Ends a newest-first keyset query: rows strictly after `after` (the `(created_at, id)` of the
+/// last row shown, its instant already in the backend's representation), newest first, and
+/// `limit + 1` of them, so the caller can tell whether another page follows.
+pub fn push_page_after<'t, DB, T>(qb: &mut sqlx::QueryBuilder<DB>, after: Option<(T, Uuid)>, limit: u32)
+where
+    DB: sqlx::Database,
+    T: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    Uuid: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    if let Some((at, id)) = after {
+        qb.push(" AND (created_at, id) < (")
+            .push_bind(at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(i64::from(limit) + 1);
+}

@@ -231,15 +231,11 @@ macro_rules! sql_handover_store {
                 if let Some(ward) = filter.ward_id {
                     qb.push(" AND ward_id = ").push_bind(ward);
                 }
-                if let Some((at, id)) = page.after {
-                    qb.push(" AND (created_at, id) < (")
-                        .push_bind($to_db(at))
-                        .push(", ")
-                        .push_bind(id)
-                        .push(")");
-                }
-                qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-                    .push_bind(i64::from(page.limit) + 1);
+                emrlab_common::cursor::push_page_after(
+                    &mut qb,
+                    page.after.map(|(at, id)| ($to_db(at), id)),
+                    page.limit,
+                );
                 let rows = qb.build().fetch_all(&mut *conn).await?;
                 let ids = rows
                     .iter()

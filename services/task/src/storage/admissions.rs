@@ -103,15 +103,7 @@ macro_rules! sql_patient_store {
                 }
                 qb.push("))");
             }
-            if let Some((at, id)) = after {
-                qb.push(" AND (created_at, id) < (")
-                    .push_bind($to_db(at))
-                    .push(", ")
-                    .push_bind(id)
-                    .push(")");
-            }
-            qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-                .push_bind(i64::from(limit) + 1);
+            emrlab_common::cursor::push_page_after(qb, after.map(|(at, id)| ($to_db(at), id)), limit);
         }
 
         async fn read_patient(
