@@ -37,6 +37,14 @@ async fn load(args: Vec<String>) -> std::process::Output {
     .unwrap()
 }
 
+/// `emrlab load` arguments for a quiet run of `scenario` at `url`, its result written to `out`.
+fn quiet_run(scenario: &std::path::Path, url: &str, out: &std::path::Path) -> Vec<String> {
+    let mut args: Vec<String> = vec![scenario.display().to_string(), "--url".into(), url.into()];
+    args.extend(["--quiet", "--no-scrape", "--out"].map(String::from));
+    args.push(out.display().to_string());
+    args
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thresholds_decide_the_exit_code_and_the_result_file_is_written() {
     let (url, _stop) = stall_url().await;
@@ -45,15 +53,7 @@ async fn thresholds_decide_the_exit_code_and_the_result_file_is_written() {
         let file = dir.path().join(format!("s{code}.toml"));
         std::fs::write(&file, SCENARIO.replace("THRESHOLD", threshold)).unwrap();
         let out = dir.path().join(format!("r{code}.json"));
-        let args = vec![
-            file.display().to_string(),
-            "--url".into(),
-            url.clone(),
-            "--quiet".into(),
-            "--no-scrape".into(),
-            "--out".into(),
-            out.display().to_string(),
-        ];
+        let args = quiet_run(&file, &url, &out);
         let output = load(args).await;
         assert_eq!(
             output.status.code(),
@@ -122,15 +122,7 @@ async fn a_pause_before_the_first_request_is_not_counted_as_its_latency() {
     let file = dir.path().join("pause.toml");
     std::fs::write(&file, PAUSE_FIRST).unwrap();
     let out = dir.path().join("pause.json");
-    let args = vec![
-        file.display().to_string(),
-        "--url".into(),
-        url,
-        "--quiet".into(),
-        "--no-scrape".into(),
-        "--out".into(),
-        out.display().to_string(),
-    ];
+    let args = quiet_run(&file, &url, &out);
     let output = load(args).await;
     assert_eq!(
         output.status.code(),
@@ -157,15 +149,7 @@ async fn compare_exits_99_on_a_regression_and_writes_markdown_for_a_pull_request
     let file = dir.path().join("s.toml");
     std::fs::write(&file, SCENARIO.replace("THRESHOLD", "10s")).unwrap();
     let baseline = dir.path().join("baseline.json");
-    let args = vec![
-        file.display().to_string(),
-        "--url".into(),
-        url,
-        "--quiet".into(),
-        "--no-scrape".into(),
-        "--out".into(),
-        baseline.display().to_string(),
-    ];
+    let args = quiet_run(&file, &url, &baseline);
     assert_eq!(load(args).await.status.code(), Some(0));
     // The same run, its `root` requests twice as slow at p95.
     let mut slower: Value = serde_json::from_slice(&std::fs::read(&baseline).unwrap()).unwrap();
