@@ -15,6 +15,7 @@ use crate::{
 };
 
 pub mod admissions;
+mod audit_rows;
 mod locked;
 pub mod patients;
 mod postgres;
