@@ -347,6 +347,7 @@ async fn the_load_generator_measures_event_latency_at_every_subscriber() {
         progress: false,
         scrape: vec![],
         scrape_every: Duration::from_secs(5),
+        started: None,
     };
     let outcome = tokio::task::spawn_blocking(move || emrlab_loadgen::run(plan, &options).unwrap())
         .await

@@ -11,6 +11,8 @@ pub mod builtin;
 mod client;
 pub mod compare;
 pub mod device;
+pub mod experiment;
+pub mod labs;
 pub mod phases;
 pub mod plan;
 mod progress;

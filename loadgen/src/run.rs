@@ -29,6 +29,9 @@ pub struct RunOptions {
     /// Prometheus endpoints to scrape while running.
     pub scrape: Vec<String>,
     pub scrape_every: Duration,
+    /// Told the instant the stages' clock starts (after any `before_start` setup), so that
+    /// something can be timed against the run (an experiment's faults).
+    pub started: Option<mpsc::SyncSender<Instant>>,
 }
 
 /// A finished run.
@@ -78,6 +81,9 @@ pub fn run(plan: Plan, options: &RunOptions) -> std::io::Result<Outcome> {
     line.ready.wait();
     let start = Instant::now();
     let _ = line.start.set(start);
+    if let Some(started) = &options.started {
+        let _ = started.try_send(start);
+    }
     line.go.wait();
     let scraper = Scraper::start(options.scrape.clone(), options.scrape_every);
     let mut progress = Progress::new(options.progress, plan.scenario.duration());

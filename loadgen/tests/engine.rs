@@ -17,6 +17,7 @@ async fn run(scenario: Scenario, url: &str, workers: usize) -> Outcome {
         progress: false,
         scrape: vec![],
         scrape_every: Duration::from_secs(5),
+        started: None,
     };
     tokio::task::spawn_blocking(move || emrlab_loadgen::run(plan, &options).unwrap())
         .await

@@ -117,6 +117,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         progress: !args.quiet,
         scrape,
         scrape_every: Duration::from_secs(5),
+        started: None,
     };
     let started_at = time::OffsetDateTime::now_utc();
     let outcome = emrlab_loadgen::run(plan, &options).context("running the load")?;

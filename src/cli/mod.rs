@@ -7,12 +7,16 @@ use serde::Serialize;
 
 use emrlab::PlatformConfig;
 
+mod backends;
 mod compare;
 mod config;
 mod db;
+mod experiment;
+mod labs;
 mod load;
 mod serve;
 mod setup;
+mod stack;
 mod up;
 
 /// emrlab: a reference EMR platform under test, with its own load generator.
@@ -45,6 +49,11 @@ enum Command {
     Load(load::Args),
     /// Compare two result files request by request; exit 99 on a regression.
     Compare(compare::Args),
+    /// Run a lab or an experiment file: baseline and candidate knob sets in interleaved rounds,
+    /// with a verdict per candidate.
+    Experiment(experiment::Args),
+    /// The labs, one per classic EMR-platform bottleneck; `labs check` runs each briefly.
+    Labs(labs::Args),
     /// Apply the database migrations.
     Migrate,
     /// Seed an empty database.
@@ -105,7 +114,10 @@ fn load(cli: &Cli, overrides: Overrides) -> anyhow::Result<PlatformConfig> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    emrlab_common::telemetry::init();
+    match cli.command {
+        Some(Command::Experiment(_) | Command::Labs(_)) => emrlab_common::telemetry::init_with("warn"),
+        _ => emrlab_common::telemetry::init(),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -117,6 +129,21 @@ pub fn main() -> ExitCode {
         // The load generator runs its own worker threads and runtimes; it needs none here.
         drop(runtime);
         return load::run(args).unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        });
+    }
+    if let Some(Command::Experiment(args)) = &cli.command {
+        // The experiment starts its own stack and runtimes; the load engine needs none here.
+        drop(runtime);
+        return experiment::run(&cli, args).unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        });
+    }
+    if let Some(Command::Labs(args)) = &cli.command {
+        drop(runtime);
+        return labs::run(&cli, args).unwrap_or_else(|e| {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         });
@@ -137,7 +164,7 @@ pub fn main() -> ExitCode {
             Some(Command::Verify) => setup::verify(&cli).await,
             Some(Command::Db { command }) => db::run(&cli, command).await,
             Some(Command::Config { command }) => config::run(&cli, command),
-            Some(Command::Load(_) | Command::Compare(_)) => Ok(()),
+            Some(Command::Load(_) | Command::Compare(_) | Command::Experiment(_) | Command::Labs(_)) => Ok(()),
         }
     });
     match result {

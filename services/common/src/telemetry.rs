@@ -5,7 +5,13 @@ use tracing_subscriber::{EnvFilter, fmt};
 /// Installs a fmt subscriber filtered by `RUST_LOG` (default `info`, quieter for sqlx).
 /// A second call is harmless, which lets tests call it from every test.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn"));
+    init_with("info,sqlx=warn,hyper=warn");
+}
+
+/// Logging with another default than [`init`]'s (`RUST_LOG` still wins): commands that run the
+/// platform under their own output (an experiment's rounds) keep it to warnings.
+pub fn init_with(default_filter: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let _ = fmt().with_env_filter(filter).with_target(false).try_init();
 }
 
