@@ -8,3 +8,17 @@ pub const LABS: &[(&str, &str)] = &[("emr-cache", include_str!("../../labs/emr-c
 pub fn find(name: &str) -> Option<&'static str> {
     LABS.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_lab_and_its_scenario_parse_and_it_has_a_page() {
+        for (name, text) in super::LABS {
+            let lab = crate::experiment::Experiment::parse(text, name).unwrap_or_else(|e| panic!("{e:#}"));
+            assert_eq!(&lab.name, name);
+            lab.scenario().unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            let page = format!("{}/../docs/labs/{name}.md", env!("CARGO_MANIFEST_DIR"));
+            assert!(std::path::Path::new(&page).exists(), "{page} is missing");
+        }
+    }
+}
