@@ -28,6 +28,9 @@ pub struct Args {
     /// The result file (default: emrlab-experiment-<name>.json).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// The HTML report (default: emrlab-experiment-<name>.html).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
     /// Engine threads (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
@@ -106,6 +109,13 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| PathBuf::from(format!("emrlab-experiment-{}.json", experiment.name)));
     std::fs::write(&out, serde_json::to_vec_pretty(&result)?).with_context(|| format!("writing {}", out.display()))?;
     println!("result written to {}", out.display());
+    let report = args
+        .report
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("emrlab-experiment-{}.html", experiment.name)));
+    std::fs::write(&report, emrlab_loadgen::experiment::page::html(&result))
+        .with_context(|| format!("writing {}", report.display()))?;
+    println!("report written to {}", report.display());
     let worse = result
         .candidates
         .iter()

@@ -11,6 +11,7 @@ mod backends;
 mod compare;
 mod config;
 mod db;
+mod demo;
 mod experiment;
 mod labs;
 mod load;
@@ -41,7 +42,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start the whole platform in one process (the default command).
+    /// Start the whole platform in one process (without a command: a one-minute demo instead).
     Up(up::Args),
     /// Run one component alone, as a container does.
     Serve(serve::Args),
@@ -115,7 +116,7 @@ fn load(cli: &Cli, overrides: Overrides) -> anyhow::Result<PlatformConfig> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Experiment(_) | Command::Labs(_)) => emrlab_common::telemetry::init_with("warn"),
+        None | Some(Command::Experiment(_) | Command::Labs(_)) => emrlab_common::telemetry::init_with("warn"),
         _ => emrlab_common::telemetry::init(),
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -141,6 +142,13 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         });
     }
+    if cli.command.is_none() {
+        drop(runtime);
+        return demo::run(&cli).unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        });
+    }
     if let Some(Command::Labs(args)) = &cli.command {
         drop(runtime);
         return labs::run(&cli, args).unwrap_or_else(|e| {
@@ -156,7 +164,7 @@ pub fn main() -> ExitCode {
     }
     let result = runtime.block_on(async {
         match &cli.command {
-            None => up::run(&cli, &up::Args::default()).await,
+            None => Ok(()),
             Some(Command::Up(args)) => up::run(&cli, args).await,
             Some(Command::Serve(args)) => serve::run(&cli, args).await,
             Some(Command::Migrate) => setup::migrate(&cli).await,

@@ -7,7 +7,7 @@ use emrlab_task::seed::{Profile, SeedReport};
 
 use super::{Cli, Overrides, load};
 
-#[derive(clap::Args, Default)]
+#[derive(clap::Args)]
 pub struct Args {
     /// The gateway's address (default 127.0.0.1:8080).
     #[arg(long, value_name = "ADDR")]

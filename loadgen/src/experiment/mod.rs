@@ -4,7 +4,8 @@
 //! verdict in words. The file format is documented in docs/labs/README.md.
 //!
 //! Layout: this module (the file) → `runner` (rounds, knobs, faults) over `admin` (the target's
-//! admin API) → `decide` (metrics per round, intervals, verdicts) → `outcome` (the result file).
+//! admin API) → `decide` (metrics per round, intervals, verdicts) → `outcome` (the result file)
+//! → `page` (the HTML report).
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -15,6 +16,7 @@ use crate::scenario::{Model, Scenario, Stage};
 pub mod admin;
 pub mod decide;
 pub mod outcome;
+pub mod page;
 pub mod runner;
 
 /// A knob set: knob name → value, as `PUT /api/v1/admin/knobs` takes it.
