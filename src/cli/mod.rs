@@ -11,6 +11,7 @@ mod compare;
 mod config;
 mod db;
 mod load;
+mod report;
 mod serve;
 mod setup;
 mod up;
@@ -45,6 +46,8 @@ enum Command {
     Load(load::Args),
     /// Compare two result files request by request; exit 99 on a regression.
     Compare(compare::Args),
+    /// Write one HTML page from result files, side by side, that opens offline.
+    Report(report::Args),
     /// Apply the database migrations.
     Migrate,
     /// Seed an empty database.
@@ -127,6 +130,15 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         });
     }
+    if let Some(Command::Report(args)) = &cli.command {
+        return match report::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = runtime.block_on(async {
         match &cli.command {
             None => up::run(&cli, &up::Args::default()).await,
@@ -137,7 +149,7 @@ pub fn main() -> ExitCode {
             Some(Command::Verify) => setup::verify(&cli).await,
             Some(Command::Db { command }) => db::run(&cli, command).await,
             Some(Command::Config { command }) => config::run(&cli, command),
-            Some(Command::Load(_) | Command::Compare(_)) => Ok(()),
+            Some(Command::Load(_) | Command::Compare(_) | Command::Report(_)) => Ok(()),
         }
     });
     match result {
