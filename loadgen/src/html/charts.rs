@@ -157,6 +157,8 @@ fn draw(chart: &Chart, out: &mut String) -> Result<(), Box<dyn std::error::Error
     root.fill(&WHITE)?;
     let mut ctx = ChartBuilder::on(&root)
         .margin(12)
+        // Room for the last x label, centred on the axis's end (`99.99%`).
+        .margin_right(28)
         .x_label_area_size(40)
         .y_label_area_size(60)
         .build_cartesian_2d(x_range, y_range)?;

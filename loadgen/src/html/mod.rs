@@ -58,6 +58,8 @@ ul.legend li{display:inline-block;margin-right:14px}
 .bar{display:flex;width:260px;height:12px;background:#eee}
 .bar span{display:block;height:12px}
 code{background:#f1f3f5;padding:0 3px}
+.facts{display:flex;flex-wrap:wrap;gap:0 24px;align-items:flex-start}
+.facts td{max-width:430px}
 ";
 
 /// The report as one HTML page.
@@ -73,38 +75,48 @@ pub fn render(report: &Report<'_>) -> String {
         title = esc(&report.title),
         sub = esc(&subtitle(arms)),
     );
-    page.push_str(
-        "<nav><a href=\"#run\">Run</a><a href=\"#requests\">Requests</a><a href=\"#client\">Latency and \
-         throughput</a><a href=\"#server\">Server</a><a href=\"#verdicts\">Thresholds and checks</a>\
-         <a href=\"#knobs\">Knobs</a></nav>\n",
-    );
+    // id, link text, heading, body: the nav and the sections come from one list.
+    let sections = [
+        ("run", "Run", "The run and the machine", tables::run(arms)),
+        (
+            "client",
+            "Latency and throughput",
+            "Latency and throughput",
+            timeline::charts(arms),
+        ),
+        (
+            "requests",
+            "Requests",
+            "Requests (latency in ms, corrected unless said)",
+            tables::requests(arms),
+        ),
+        (
+            "server",
+            "Server",
+            "Server side (scraped from the target)",
+            server::charts(arms),
+        ),
+        (
+            "verdicts",
+            "Thresholds and checks",
+            "Thresholds, checks, statuses and aborts",
+            verdicts::all(arms),
+        ),
+        ("knobs", "Knobs", "Knobs in effect", tables::knobs(arms)),
+    ];
+    let links: String = sections
+        .iter()
+        .map(|(id, link, ..)| format!("<a href=\"#{id}\">{link}</a>"))
+        .collect();
+    let _ = writeln!(page, "<nav>{links}</nav>");
     page.push_str(&report.summary_html);
-    section(&mut page, "run", "The run and the machine", &tables::run(arms));
-    section(
-        &mut page,
-        "requests",
-        "Requests (latency in ms, corrected unless said)",
-        &tables::requests(arms),
-    );
-    section(
-        &mut page,
-        "client",
-        "Latency and throughput over time",
-        &timeline::charts(arms),
-    );
-    section(
-        &mut page,
-        "server",
-        "Server side (scraped from the target)",
-        &server::charts(arms),
-    );
-    section(
-        &mut page,
-        "verdicts",
-        "Thresholds, checks, statuses and aborts",
-        &verdicts::all(arms),
-    );
-    section(&mut page, "knobs", "Knobs in effect", &tables::knobs(arms));
+    for (id, _, heading, body) in &sections {
+        let _ = write!(
+            page,
+            "<section id=\"{id}\">\n<h2>{}</h2>\n{body}</section>\n",
+            esc(heading)
+        );
+    }
     let _ = write!(
         page,
         "<p class=\"sub\">Made by <code>emrlab report</code> from result files of format <code>{}</code>.</p>\n\
@@ -130,14 +142,6 @@ fn subtitle(arms: &[Arm<'_>]) -> String {
             format!("{} runs side by side: {}", many.len(), labels.join(", "))
         }
     }
-}
-
-fn section(page: &mut String, id: &str, heading: &str, body: &str) {
-    let _ = write!(
-        page,
-        "<section id=\"{id}\">\n<h2>{}</h2>\n{body}</section>\n",
-        esc(heading)
-    );
 }
 
 /// Text made safe for HTML and XML: markup characters as entities, and the control characters

@@ -42,7 +42,7 @@ fn percent(part: u64, whole: u64) -> f64 {
     100.0 * part as f64 / whole.max(1) as f64
 }
 
-/// The run (scenario, target, when, how long, totals) and the machine of each arm.
+/// The run (scenario, target, when, how long, totals) and, beside it, the machine of each arm.
 pub fn run(arms: &[Arm<'_>]) -> String {
     if arms.is_empty() {
         return "<p class=\"missing\">No result files.</p>\n".to_owned();
@@ -55,7 +55,7 @@ pub fn run(arms: &[Arm<'_>]) -> String {
             .map(|s| s.target)
             .fold(r.scenario.load.start, f64::max)
     };
-    facts(
+    let run = facts(
         arms,
         &[
             ("scenario", &|r| r.scenario.name.clone()),
@@ -87,10 +87,11 @@ pub fn run(arms: &[Arm<'_>]) -> String {
             ("iterations", &|r| {
                 format!("{} ({} dropped)", r.totals.iterations, r.totals.dropped_iterations)
             }),
-            ("checks passed", &|r| {
-                let all = r.totals.checks_passed + r.totals.checks_failed;
-                format!("{} of {all}", r.totals.checks_passed)
-            }),
+        ],
+    );
+    let machine = facts(
+        arms,
+        &[
             ("machine", &|r| r.machine.hostname.clone()),
             ("cores", &|r| r.machine.cpus.to_string()),
             ("memory", &|r| match r.machine.memory_bytes {
@@ -105,8 +106,13 @@ pub fn run(arms: &[Arm<'_>]) -> String {
                 }
             }),
             ("load generator threads", &|r| r.workers.to_string()),
+            ("checks passed", &|r| {
+                let all = r.totals.checks_passed + r.totals.checks_failed;
+                format!("{} of {all}", r.totals.checks_passed)
+            }),
         ],
-    )
+    );
+    format!("<div class=\"facts\">\n{run}{machine}</div>\n")
 }
 
 /// Request names in order of first appearance over the arms, then `all`.
