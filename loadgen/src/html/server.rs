@@ -113,6 +113,7 @@ pub fn charts(arms: &[Arm<'_>]) -> String {
                 });
             }
         }
+        // Said in one line below the charts rather than as an empty frame in the grid.
         if series.iter().all(|s| s.points.is_empty()) {
             absent.push(format!(
                 "{}: not scraped (no <code>{}</code>)",
@@ -181,6 +182,7 @@ fn sums(r: &RunResult, metric: &str, group: &str, keep: impl Fn(&[(String, Strin
             };
             *at.entry(key).or_default() += value;
         }
+        // A group absent from a scrape gets no point there (not a zero): the series did not exist yet.
         for (key, value) in at {
             lines.entry(key).or_default().push((scrape.t, value));
         }

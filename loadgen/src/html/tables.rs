@@ -47,6 +47,7 @@ pub fn run(arms: &[Arm<'_>]) -> String {
     if arms.is_empty() {
         return "<p class=\"missing\">No result files.</p>\n".to_owned();
     }
+    // The highest target of any stage: what the run worked up to, in the model's unit.
     let peak = |r: &RunResult| {
         r.scenario
             .load
@@ -95,6 +96,7 @@ pub fn run(arms: &[Arm<'_>]) -> String {
             ("machine", &|r| r.machine.hostname.clone()),
             ("cores", &|r| r.machine.cpus.to_string()),
             ("memory", &|r| match r.machine.memory_bytes {
+                // A file from before the field existed, or a machine without /proc/meminfo.
                 0 => "unknown".to_owned(),
                 bytes => format!("{:.1} GiB", bytes as f64 / f64::from(1u32 << 30)),
             }),
@@ -156,6 +158,7 @@ pub fn requests(arms: &[Arm<'_>]) -> String {
         "req/s",
     ]);
     let mut out = format!("<table>\n{}", head(&header));
+    // Grouped by name, one row per arm, so the arms of one request read as one block.
     for name in names(arms) {
         for (i, arm) in arms.iter().enumerate() {
             let class = if several && i == 0 { " class=\"group\"" } else { "" };
@@ -212,6 +215,7 @@ pub fn knobs(arms: &[Arm<'_>]) -> String {
             .map(|a| match a.result.knobs.get(name) {
                 Some(serde_json::Value::String(s)) => s.clone(),
                 Some(other) => other.to_string(),
+                // The file did not record this knob: not a value, so not compared as one.
                 None => "—".to_owned(),
             })
             .collect();

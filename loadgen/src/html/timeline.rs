@@ -10,6 +10,7 @@ use crate::{result::decode, stats::Second};
 
 /// The time axis every over-time chart shares: the longest timeline or latest scrape.
 pub fn seconds(arms: &[Arm<'_>]) -> f64 {
+    // One axis for every over-time chart, client and server, so a spike lines up across them.
     arms.iter()
         .flat_map(|a| {
             let scraped = a.result.scraped.iter().map(|s| s.t);
@@ -35,6 +36,7 @@ pub fn charts(arms: &[Arm<'_>]) -> String {
     } else {
         out.push_str(&figure(&latency(arms)));
         out.push_str(&figure(&throughput(arms)));
+        // A fast target leaves no VU busy at the end of a second: a flat zero is not worth a chart.
         if arms.iter().any(|a| a.result.timeline.iter().any(|s| s.vus > 0)) {
             out.push_str(&figure(&vus(arms)));
         }
@@ -76,6 +78,7 @@ fn latency(arms: &[Arm<'_>]) -> Chart {
 fn throughput(arms: &[Arm<'_>]) -> Chart {
     let mut series = Vec::new();
     for (i, arm) in arms.iter().enumerate() {
+        // A lone arm: failures in red against blue. Several: the arm's hue, failures lighter.
         let (requests, failed) = if arms.len() > 1 {
             (Rgb::nth(i), Rgb::nth(i).shade(0, 2))
         } else {

@@ -42,6 +42,7 @@ fn thresholds(arms: &[Arm<'_>]) -> String {
     out.push_str(&header(arms, &["metric", "condition", "actual", "verdict"]));
     for arm in arms {
         for t in &arm.result.thresholds {
+            // No value when the metric had no data (a `step:` name not in the scenario); 0 would lie.
             let actual = t.actual.map_or_else(|| "no data".to_owned(), |v| format!("{v:.3}"));
             out.push_str(&format!(
                 "<tr>{}{}{}{}{}</tr>\n",
@@ -68,6 +69,7 @@ fn checks(arms: &[Arm<'_>]) -> String {
     out.push_str(&header(arms, &["request", "passed", "failed", "verdict"]));
     for name in names(arms) {
         for arm in arms {
+            // Only names that ran checks: a row of zeros says nothing.
             let Some(s) = step(arm.result, &name).filter(|s| any(s)) else {
                 continue;
             };
@@ -119,6 +121,7 @@ fn status_classes(arms: &[Arm<'_>]) -> String {
             let n = by_class.get(*class).map_or(0, |c| c.requests);
             let share = 100.0 * n as f64 / total.max(1) as f64;
             row.push_str(&num(&format!("{n} ({share:.1}%)")));
+            // The colour comes from our table, never from the file: a class name is only text here.
             if n > 0 {
                 bar.push_str(&format!(
                     "<span style=\"width:{share:.2}%;background:{}\" title=\"{}: {share:.1}%\"></span>",
