@@ -66,6 +66,7 @@ async fn arms_run_in_rounds_a_verdict_is_given_and_the_knobs_are_put_back() {
     assert_eq!(knob(&before, "emr.cache"), "memory");
     let dir = tempfile::tempdir().unwrap();
     let (file, out) = (dir.path().join("cache.toml"), dir.path().join("result.json"));
+    let page = dir.path().join("page.html");
     std::fs::write(&file, EXPERIMENT).unwrap();
     let args = [
         file.to_str().unwrap(),
@@ -73,6 +74,8 @@ async fn arms_run_in_rounds_a_verdict_is_given_and_the_knobs_are_put_back() {
         &app.base,
         "--out",
         out.to_str().unwrap(),
+        "--report",
+        page.to_str().unwrap(),
     ];
     let output = experiment(args.map(String::from).to_vec()).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -115,6 +118,19 @@ async fn arms_run_in_rounds_a_verdict_is_given_and_the_knobs_are_put_back() {
         verdict["differences"][1]["outcome"], "better",
         "vendor calls per second fall"
     );
+
+    // The report: the verdict on top, both arms, self-contained.
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("memory vs no cache: better, confident"), "{html}");
+    assert!(!html.contains("<script") && !html.contains(" src="));
+    // `emrlab report` makes the same page from the result file.
+    let again = dir.path().join("again.html");
+    let output = Command::new(env!("CARGO_BIN_EXE_emrlab"))
+        .args(["report", out.to_str().unwrap(), "-o", again.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), html);
 
     let after = app.get_json(&operator, "/api/v1/admin/knobs").await;
     for name in [

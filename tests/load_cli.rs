@@ -1,4 +1,5 @@
-//! `emrlab load` as a user runs it: exit codes, the result file, and errors in scenario files.
+//! `emrlab load` as a user runs it: exit codes, the result file, errors in scenario files, and the
+//! commands that read result files (`emrlab compare`, `emrlab report`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
@@ -189,4 +190,55 @@ async fn compare_exits_99_on_a_regression_and_writes_markdown_for_a_pull_request
     let bad = compare(&baseline, &file, &[]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("is not an emrlab result file"));
+}
+
+fn report(args: &[&std::path::Path]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_emrlab"))
+        .arg("report")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_writes_one_page_of_two_runs_where_asked() {
+    let (url, _stop) = stall_url().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, SCENARIO.replace("THRESHOLD", "10s")).unwrap();
+    let first = dir.path().join("first.json");
+    assert_eq!(load(quiet_run(&file, &url, &first)).await.status.code(), Some(0));
+    let second = dir.path().join("second.json");
+    std::fs::copy(&first, &second).unwrap();
+    let page = dir.path().join("page.html");
+    let output = report(&[&first, &second, std::path::Path::new("-o"), &page]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains(&page.display().to_string()));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<title>first vs second</title>"));
+    // Latency, throughput and the percentile distribution; a 1 ms target leaves no VU busy at
+    // the end of a second, so no VU chart, and the stall server has no metrics to chart.
+    assert!(html.matches("<svg").count() >= 3, "the charts are missing");
+}
+
+#[test]
+fn report_on_a_file_that_is_not_a_result_names_it_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("package.json");
+    std::fs::write(&other, r#"{"name": "not a result"}"#).unwrap();
+    let output = report(&[&other]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&other.display().to_string()) && stderr.contains("is not an emrlab result file"),
+        "{stderr}"
+    );
+    let missing = dir.path().join("missing.json");
+    let stderr = String::from_utf8_lossy(&report(&[&missing]).stderr).into_owned();
+    assert!(stderr.contains("missing.json"), "{stderr}");
 }

@@ -4,14 +4,16 @@
 //!
 //! Layout: `scenario` (the file format) → `plan` (compiled) → `run` (coordinator) → `worker`
 //! (one thread each, VUs on a local runtime) → `vu` (one user's iterations, over `client`);
-//! `stats`, `thresholds`, `result`, `report` and `progress` measure and tell; `stall` is a target
-//! server with known behaviour; `builtin` holds the shipped scenarios.
+//! `stats`, `thresholds`, `result`, `report` and `progress` measure and tell; `html` makes a
+//! report page from result files; `stall` is a target server with known behaviour; `builtin`
+//! holds the shipped scenarios.
 
 pub mod builtin;
 mod client;
 pub mod compare;
 pub mod device;
 pub mod experiment;
+pub mod html;
 pub mod labs;
 pub mod phases;
 pub mod plan;

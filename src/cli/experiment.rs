@@ -81,7 +81,10 @@ pub fn execute(
         operator: ("operator".into(), password.to_owned()),
     };
     let rounds = if short { &experiment.short } else { &experiment.rounds };
-    let arms = experiment.arms().count() as u32;
+    let arms = experiment
+        .arms()
+        .filter(|a| a.requires.iter().all(|b| options.available.contains(b)))
+        .count();
     eprintln!(
         "{}: {} arms × {} rounds of {:?} (after a {:?} warm-up each), interleaved, against {base}",
         experiment.name, arms, rounds.count, rounds.duration, rounds.warmup

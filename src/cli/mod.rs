@@ -15,6 +15,7 @@ mod demo;
 mod experiment;
 mod labs;
 mod load;
+mod report;
 mod serve;
 mod setup;
 mod stack;
@@ -55,6 +56,8 @@ enum Command {
     Experiment(experiment::Args),
     /// The labs, one per classic EMR-platform bottleneck; `labs check` runs each briefly.
     Labs(labs::Args),
+    /// Write one HTML page from result files (load or experiment), side by side, that opens offline.
+    Report(report::Args),
     /// Apply the database migrations.
     Migrate,
     /// Seed an empty database.
@@ -162,6 +165,15 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         });
     }
+    if let Some(Command::Report(args)) = &cli.command {
+        return match report::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = runtime.block_on(async {
         match &cli.command {
             None => Ok(()),
@@ -172,7 +184,9 @@ pub fn main() -> ExitCode {
             Some(Command::Verify) => setup::verify(&cli).await,
             Some(Command::Db { command }) => db::run(&cli, command).await,
             Some(Command::Config { command }) => config::run(&cli, command),
-            Some(Command::Load(_) | Command::Compare(_) | Command::Experiment(_) | Command::Labs(_)) => Ok(()),
+            Some(
+                Command::Load(_) | Command::Compare(_) | Command::Report(_) | Command::Experiment(_) | Command::Labs(_),
+            ) => Ok(()),
         }
     });
     match result {

@@ -170,14 +170,20 @@ pub fn show_value(value: f64, unit: &str) -> String {
 }
 
 impl Difference {
+    /// A relative change as this difference shows them all: a factor (`×41.0`) when the
+    /// candidate more than doubled the metric, else a percentage (`-99.7%`).
+    pub fn show_change(&self, change: f64) -> String {
+        if self.change >= 1.0 {
+            format!("×{:.1}", 1.0 + change)
+        } else {
+            format!("{:+.1}%", change * 100.0)
+        }
+    }
+
     /// `p95 of GET patient 1.19 s → 3.80 ms (-99.7%; 95% CI -99.8% … -99.6%)`, or a factor
     /// (`×41`) for what grew more than twofold.
     pub fn sentence(&self) -> String {
-        let grew = self.change >= 1.0;
-        let show = |change: f64| match grew {
-            true => format!("×{:.1}", 1.0 + change),
-            false => format!("{:+.1}%", change * 100.0),
-        };
+        let show = |change: f64| self.show_change(change);
         format!(
             "{} {} → {} ({}; 95% CI {} … {})",
             self.metric,

@@ -82,7 +82,9 @@ impl ArmRounds {
         }
         let started = time::OffsetDateTime::parse(&first.started_at, &time::format_description::well_known::Rfc3339)
             .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-        Some(RunResult::new(&scenario, base, &merged, started))
+        let mut result = RunResult::new(&scenario, base, &merged, started);
+        result.knobs = self.knobs.clone();
+        Some(result)
     }
 }
 

@@ -51,14 +51,18 @@ fn summary(result: &ExperimentResult) -> String {
         ));
         for d in &c.differences {
             out.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:+.1}%</td><td>{:+.1}% … {:+.1}%</td><td>{:?}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} … {}</td><td>{}</td></tr>",
                 esc(&d.metric),
                 esc(&show_value(d.baseline, &d.unit)),
                 esc(&show_value(d.candidate, &d.unit)),
-                d.change * 100.0,
-                d.ci_low * 100.0,
-                d.ci_high * 100.0,
-                d.outcome
+                esc(&d.show_change(d.change)),
+                esc(&d.show_change(d.ci_low)),
+                esc(&d.show_change(d.ci_high)),
+                match d.outcome {
+                    Finding::Better => "better",
+                    Finding::Worse => "worse",
+                    Finding::Unclear => "unclear",
+                }
             ));
         }
         out.push_str("</tbody></table>");

@@ -121,6 +121,7 @@ impl RunResult {
             thresholds: Vec::new(),
             aborts: BTreeMap::new(),
             scraped: Vec::new(),
+            knobs: BTreeMap::new(),
         }
     }
 }

@@ -107,19 +107,44 @@ pub struct Machine {
     pub hostname: String,
     pub cpus: usize,
     pub os: String,
+    /// Physical memory in bytes (`MemTotal`), 0 if unknown; added within format 1.
+    #[serde(default)]
+    pub memory_bytes: u64,
+    /// The distribution's `PRETTY_NAME`, `""` if unknown; added within format 1.
+    #[serde(default)]
+    pub os_release: String,
 }
 
 impl Machine {
     /// The machine this process runs on.
     pub fn this() -> Self {
+        let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
         Self {
-            hostname: std::fs::read_to_string("/etc/hostname")
-                .map(|h| h.trim().to_owned())
-                .unwrap_or_default(),
+            hostname: read("/etc/hostname").trim().to_owned(),
             cpus: std::thread::available_parallelism().map_or(1, usize::from),
             os: std::env::consts::OS.to_owned(),
+            memory_bytes: mem_total(&read("/proc/meminfo")).unwrap_or(0),
+            os_release: pretty_name(&read("/etc/os-release")).unwrap_or_default(),
         }
     }
+}
+
+/// `MemTotal` of /proc/meminfo in bytes (the file says kB, meaning KiB).
+fn mem_total(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+    let kib: u64 = line.trim().trim_end_matches("kB").trim().parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// `PRETTY_NAME` of /etc/os-release, its shell quoting removed.
+fn pretty_name(os_release: &str) -> Option<String> {
+    let value = os_release.lines().find_map(|l| l.strip_prefix("PRETTY_NAME="))?.trim();
+    let unquoted = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+        .unwrap_or(value);
+    Some(unquoted.to_owned())
 }
 
 /// The result file.
@@ -139,6 +164,10 @@ pub struct RunResult {
     pub thresholds: Vec<VerdictResult>,
     pub aborts: BTreeMap<String, u64>,
     pub scraped: Vec<crate::scrape::Scrape>,
+    /// The knobs in effect (name → value), when the tool that ran the load knew them (an
+    /// experiment runner does; `emrlab load` alone does not). Added within format 1.
+    #[serde(default)]
+    pub knobs: BTreeMap<String, serde_json::Value>,
 }
 
 /// A threshold's verdict as stored.
@@ -239,6 +268,7 @@ impl RunResult {
             thresholds: outcome.verdicts.iter().map(VerdictResult::from).collect(),
             aborts: outcome.aborts.clone(),
             scraped: outcome.scraped.clone(),
+            knobs: BTreeMap::new(),
         }
     }
 }
@@ -254,5 +284,35 @@ mod tests {
             h.record(v).unwrap();
         }
         assert_eq!(decode(&encode(&h)).unwrap(), h);
+    }
+
+    #[test]
+    fn memory_and_os_release_are_read_from_their_files() {
+        let meminfo = "MemTotal:       24683784 kB\nMemFree:        1 kB\n";
+        assert_eq!(mem_total(meminfo), Some(24_683_784 * 1024));
+        assert_eq!(mem_total("garbage"), None);
+        let release = "NAME=\"Debian GNU/Linux\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n";
+        assert_eq!(pretty_name(release).as_deref(), Some("Debian GNU/Linux 12 (bookworm)"));
+        assert_eq!(pretty_name("PRETTY_NAME=Alpine").as_deref(), Some("Alpine"));
+    }
+
+    #[test]
+    fn a_file_written_before_memory_os_release_and_knobs_still_reads() {
+        let run = RunResult::from_groups(
+            "old",
+            "",
+            "http://x",
+            time::OffsetDateTime::UNIX_EPOCH,
+            std::time::Duration::from_secs(1),
+            &[],
+        );
+        let mut file = serde_json::to_value(&run).unwrap();
+        let machine = file["machine"].as_object_mut().unwrap();
+        machine.remove("memory_bytes");
+        machine.remove("os_release");
+        file.as_object_mut().unwrap().remove("knobs");
+        let back: RunResult = serde_json::from_value(file).unwrap();
+        assert_eq!((back.machine.memory_bytes, back.machine.os_release.as_str()), (0, ""));
+        assert!(back.knobs.is_empty());
     }
 }
