@@ -62,13 +62,33 @@ fn run(dir: &Path, name: &str, text: &str, state: &str, env: &[(&str, &str)]) ->
     command.output().with_context(|| format!("running scripts/{name}"))
 }
 
+impl Backends {
+    /// What stops them and removes their files, for a Ctrl-C handler: a process that exits
+    /// skips `Drop`.
+    pub fn stopper(&self) -> impl FnOnce() + Send + 'static {
+        let (dir, postgres, redis) = (
+            self.dir.path().to_owned(),
+            self.postgres.is_some(),
+            self.redis.is_some(),
+        );
+        move || {
+            stop(&dir, postgres, redis);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+fn stop(dir: &Path, postgres: bool, redis: bool) {
+    if redis {
+        let _ = run(dir, "redis-down", REDIS_DOWN, "redis", &[]);
+    }
+    if postgres {
+        let _ = run(dir, "pg-down", PG_DOWN, "pg", &[]);
+    }
+}
+
 impl Drop for Backends {
     fn drop(&mut self) {
-        if self.redis.is_some() {
-            let _ = run(self.dir.path(), "redis-down", REDIS_DOWN, "redis", &[]);
-        }
-        if self.postgres.is_some() {
-            let _ = run(self.dir.path(), "pg-down", PG_DOWN, "pg", &[]);
-        }
+        stop(self.dir.path(), self.postgres.is_some(), self.redis.is_some());
     }
 }

@@ -37,6 +37,17 @@ impl Stack {
         )?;
         let data = tempfile::Builder::new().prefix("emrlab-experiment-data.").tempdir()?;
         let runtime = tokio::runtime::Runtime::new()?;
+        // Ctrl-C ends the process without unwinding: stop the throwaway servers and remove
+        // the files first, or they would outlive it.
+        let (stop_backends, data_path) = (backends.stopper(), data.path().to_owned());
+        runtime.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("interrupted: stopping the experiment's throwaway backends");
+                stop_backends();
+                let _ = std::fs::remove_dir_all(data_path);
+                std::process::exit(130);
+            }
+        });
         let shutdown = CancellationToken::new();
         let (url, serving, available) = match experiment.target {
             Target::Stall => {
