@@ -102,11 +102,7 @@ fn bad_credentials() -> ApiError {
 }
 
 fn storage(e: sqlx::Error) -> ApiError {
-    if matches!(e, sqlx::Error::PoolTimedOut) {
-        ApiError::unavailable("the database is busy (no free connection); retry shortly")
-    } else {
-        ApiError::internal(&e)
-    }
+    ApiError::storage(e)
 }
 
 /// A hash to verify against when the username is unknown, so both failures take as long.

@@ -96,6 +96,26 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message).retry_after(1)
     }
 
+    /// A database failure as the caller should see it. An exhausted pool is load and an
+    /// unreachable database (refused, name gone, connection dropped: a restart or an outage) is
+    /// a passing condition, so both are 503 with `Retry-After`, saying which; anything else is
+    /// our bug (500).
+    pub fn storage(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut => Self::unavailable("the database is busy (no free connection); retry shortly"),
+            ref e if unreachable(e) => {
+                tracing::warn!(error = %error, "database unreachable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "the database cannot be reached; retry shortly",
+                )
+                .retry_after(1)
+            }
+            other => Self::internal(&other),
+        }
+    }
+
     /// 500; logs `cause` (with the request span's id) and tells the caller nothing more.
     pub fn internal(cause: &dyn std::fmt::Debug) -> Self {
         tracing::error!(error = ?cause, "request failed");
@@ -130,4 +150,35 @@ pub async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "this route does not take that method",
     )
+}
+
+/// Whether a database error means the database could not be reached (rather than a query
+/// failing): [`ApiError::storage`] makes it a 503.
+pub fn unreachable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_that_cannot_be_reached_is_a_503_to_retry_and_a_failed_query_a_500() {
+        let gone = sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed"));
+        let e = ApiError::storage(gone);
+        assert_eq!(
+            (e.status, e.body.error, e.retry_after),
+            (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", Some(1))
+        );
+        let e = ApiError::storage(sqlx::Error::PoolTimedOut);
+        assert_eq!((e.status, e.retry_after), (StatusCode::SERVICE_UNAVAILABLE, Some(1)));
+        let e = ApiError::storage(sqlx::Error::RowNotFound);
+        assert_eq!(
+            (e.status, e.body.error),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        );
+    }
 }

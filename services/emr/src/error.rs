@@ -32,8 +32,9 @@ pub enum EmrError {
     Rejected(ApiError),
     #[error("storage failure: {0}")]
     Storage(String),
-    #[error("the database is busy")]
-    PoolTimedOut,
+    /// The database is busy or unreachable: a 503 the caller may retry.
+    #[error("{}", .0.body.message)]
+    Database(ApiError),
 }
 
 impl From<ApiError> for EmrError {
@@ -45,7 +46,9 @@ impl From<ApiError> for EmrError {
 impl From<sqlx::Error> for EmrError {
     fn from(error: sqlx::Error) -> Self {
         match error {
-            sqlx::Error::PoolTimedOut => Self::PoolTimedOut,
+            e if matches!(e, sqlx::Error::PoolTimedOut) || emrlab_common::error::unreachable(&e) => {
+                Self::Database(ApiError::storage(e))
+            }
             other => Self::Storage(other.to_string()),
         }
     }
@@ -80,7 +83,7 @@ impl EmrError {
             Self::VendorFailed(..) => "error",
             Self::Malformed(_) => "malformed",
             Self::Rejected(_) => "rejected",
-            Self::Storage(_) | Self::PoolTimedOut => "internal",
+            Self::Storage(_) | Self::Database(_) => "internal",
         }
     }
 }
@@ -116,7 +119,7 @@ impl IntoResponse for EmrError {
                 ApiError::new(StatusCode::BAD_GATEWAY, "vendor_malformed", message).details(vendor(v))
             }
             Self::Rejected(error) => error.clone(),
-            Self::PoolTimedOut => ApiError::unavailable("the database is busy (no free connection); retry shortly"),
+            Self::Database(error) => error.clone(),
             Self::Storage(detail) => ApiError::internal(detail),
         };
         error.into_response()

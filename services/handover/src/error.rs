@@ -77,11 +77,7 @@ impl IntoResponse for HandoverError {
                 )
             }
             Self::Rejected(error) => error,
-            // An exhausted pool is load, not a bug: say so, and when to come back.
-            Self::Storage(sqlx::Error::PoolTimedOut) => {
-                ApiError::unavailable("the database is busy (no free connection); retry shortly")
-            }
-            Self::Storage(error) => ApiError::internal(&error),
+            Self::Storage(error) => ApiError::storage(error),
         };
         error.into_response()
     }

@@ -34,10 +34,7 @@ impl ServiceError {
                 tracing::error!(detail, "task service call failed");
                 ApiError::unavailable("the task service could not apply the merge; retry shortly")
             }
-            Self::Storage(sqlx::Error::PoolTimedOut) => {
-                ApiError::unavailable("the database is busy (no free connection); retry shortly")
-            }
-            Self::Storage(error) => ApiError::internal(&error),
+            Self::Storage(error) => ApiError::storage(error),
         }
     }
 }

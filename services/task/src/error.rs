@@ -46,11 +46,7 @@ impl IntoResponse for TaskError {
                 ApiError::new(StatusCode::CONFLICT, "tasks_changed", self.to_string()).details(details)
             }
             Self::Rejected(error) => error,
-            // An exhausted pool is load, not a bug: say so, and when to come back.
-            Self::Storage(sqlx::Error::PoolTimedOut) => {
-                ApiError::unavailable("the database is busy (no free connection); retry shortly")
-            }
-            Self::Storage(error) => ApiError::internal(&error),
+            Self::Storage(error) => ApiError::storage(error),
         };
         error.into_response()
     }
