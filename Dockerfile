@@ -22,8 +22,11 @@ RUN groupadd --system --gid 10001 emrlab \
 COPY deploy/images/emrlab-healthcheck /usr/local/bin/emrlab-healthcheck
 WORKDIR /var/lib/emrlab
 # `up` in a container listens on every interface; `serve` components get their addresses from
-# the environment (docker-compose.yml). RUST_LOG is the log filter (default info).
-ENV EMRLAB_GATEWAY__ADDR=0.0.0.0:8080
+# the environment (docker-compose.yml). RUST_LOG is the log filter (default info). NO_COLOR: the
+# log lines carry no ANSI colour codes, which `docker logs` and log shippers would keep verbatim
+# (tracing-subscriber colours by default, terminal or not).
+ENV EMRLAB_GATEWAY__ADDR=0.0.0.0:8080 \
+    NO_COLOR=1
 USER emrlab
 ENTRYPOINT ["/usr/local/bin/emrlab"]
 CMD ["--help"]
