@@ -2,7 +2,10 @@
 //! page each in docs/labs/), embedded so `emrlab experiment NAME` works from any directory.
 
 /// (name, experiment file) of every lab, in the order a new engineer should take them.
-pub const LABS: &[(&str, &str)] = &[("emr-cache", include_str!("../../labs/emr-cache.toml"))];
+pub const LABS: &[(&str, &str)] = &[
+    ("emr-cache", include_str!("../../labs/emr-cache.toml")),
+    ("coordinated-omission", include_str!("../../labs/coordinated-omission.toml")),
+];
 
 /// A lab's experiment file.
 pub fn find(name: &str) -> Option<&'static str> {
