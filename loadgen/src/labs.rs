@@ -5,6 +5,7 @@
 pub const LABS: &[(&str, &str)] = &[
     ("emr-cache", include_str!("../../labs/emr-cache.toml")),
     ("coordinated-omission", include_str!("../../labs/coordinated-omission.toml")),
+    ("emr-dedup", include_str!("../../labs/emr-dedup.toml")),
     ("breaker-timeout", include_str!("../../labs/breaker-timeout.toml")),
 ];
 
