@@ -8,6 +8,7 @@ pub const LABS: &[(&str, &str)] = &[
     ("emr-dedup", include_str!("../../labs/emr-dedup.toml")),
     ("breaker-timeout", include_str!("../../labs/breaker-timeout.toml")),
     ("pagination", include_str!("../../labs/pagination.toml")),
+    ("dashboard-cache", include_str!("../../labs/dashboard-cache.toml")),
 ];
 
 /// A lab's experiment file.
