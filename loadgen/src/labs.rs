@@ -9,6 +9,7 @@ pub const LABS: &[(&str, &str)] = &[
     ("breaker-timeout", include_str!("../../labs/breaker-timeout.toml")),
     ("pagination", include_str!("../../labs/pagination.toml")),
     ("dashboard-cache", include_str!("../../labs/dashboard-cache.toml")),
+    ("rate-limit", include_str!("../../labs/rate-limit.toml")),
     ("token-expiry", include_str!("../../labs/token-expiry.toml")),
 ];
 
