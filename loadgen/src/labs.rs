@@ -7,6 +7,7 @@ pub const LABS: &[(&str, &str)] = &[
     ("coordinated-omission", include_str!("../../labs/coordinated-omission.toml")),
     ("emr-dedup", include_str!("../../labs/emr-dedup.toml")),
     ("breaker-timeout", include_str!("../../labs/breaker-timeout.toml")),
+    ("bulkhead", include_str!("../../labs/bulkhead.toml")),
     ("pagination", include_str!("../../labs/pagination.toml")),
     ("dashboard-cache", include_str!("../../labs/dashboard-cache.toml")),
     ("rate-limit", include_str!("../../labs/rate-limit.toml")),
