@@ -11,6 +11,7 @@ pub const LABS: &[(&str, &str)] = &[
     ("db-pool", include_str!("../../labs/db-pool.toml")),
     ("pagination", include_str!("../../labs/pagination.toml")),
     ("dashboard-cache", include_str!("../../labs/dashboard-cache.toml")),
+    ("overbooking", include_str!("../../labs/overbooking.toml")),
     ("rate-limit", include_str!("../../labs/rate-limit.toml")),
     ("token-expiry", include_str!("../../labs/token-expiry.toml")),
 ];
