@@ -8,6 +8,7 @@ pub const LABS: &[(&str, &str)] = &[
     ("emr-dedup", include_str!("../../labs/emr-dedup.toml")),
     ("breaker-timeout", include_str!("../../labs/breaker-timeout.toml")),
     ("bulkhead", include_str!("../../labs/bulkhead.toml")),
+    ("cascade", include_str!("../../labs/cascade.toml")),
     ("db-pool", include_str!("../../labs/db-pool.toml")),
     ("pagination", include_str!("../../labs/pagination.toml")),
     ("dashboard-cache", include_str!("../../labs/dashboard-cache.toml")),
