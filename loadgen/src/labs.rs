@@ -15,6 +15,7 @@ pub const LABS: &[(&str, &str)] = &[
     ("overbooking", include_str!("../../labs/overbooking.toml")),
     ("rate-limit", include_str!("../../labs/rate-limit.toml")),
     ("token-expiry", include_str!("../../labs/token-expiry.toml")),
+    ("login-storm", include_str!("../../labs/login-storm.toml")),
 ];
 
 /// A lab's experiment file.
