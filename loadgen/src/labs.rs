@@ -12,6 +12,7 @@ pub const LABS: &[(&str, &str)] = &[
     ("db-pool", include_str!("../../labs/db-pool.toml")),
     ("pagination", include_str!("../../labs/pagination.toml")),
     ("n-plus-one", include_str!("../../labs/n-plus-one.toml")),
+    ("indexes", include_str!("../../labs/indexes.toml")),
     ("dashboard-cache", include_str!("../../labs/dashboard-cache.toml")),
     ("overbooking", include_str!("../../labs/overbooking.toml")),
     ("rate-limit", include_str!("../../labs/rate-limit.toml")),
