@@ -18,6 +18,7 @@ pub const LABS: &[(&str, &str)] = &[
     ("rate-limit", include_str!("../../labs/rate-limit.toml")),
     ("token-expiry", include_str!("../../labs/token-expiry.toml")),
     ("login-storm", include_str!("../../labs/login-storm.toml")),
+    ("sync-async", include_str!("../../labs/sync-async.toml")),
 ];
 
 /// A lab's experiment file.
