@@ -19,6 +19,7 @@ pub const LABS: &[(&str, &str)] = &[
     ("token-expiry", include_str!("../../labs/token-expiry.toml")),
     ("login-storm", include_str!("../../labs/login-storm.toml")),
     ("sync-async", include_str!("../../labs/sync-async.toml")),
+    ("ws-fanout", include_str!("../../labs/ws-fanout.toml")),
 ];
 
 /// A lab's experiment file.
