@@ -4,7 +4,10 @@
 /// (name, experiment file) of every lab, in the order a new engineer should take them.
 pub const LABS: &[(&str, &str)] = &[
     ("emr-cache", include_str!("../../labs/emr-cache.toml")),
-    ("coordinated-omission", include_str!("../../labs/coordinated-omission.toml")),
+    (
+        "coordinated-omission",
+        include_str!("../../labs/coordinated-omission.toml"),
+    ),
     ("emr-dedup", include_str!("../../labs/emr-dedup.toml")),
     ("breaker-timeout", include_str!("../../labs/breaker-timeout.toml")),
     ("bulkhead", include_str!("../../labs/bulkhead.toml")),
