@@ -119,7 +119,10 @@ fn load(cli: &Cli, overrides: Overrides) -> anyhow::Result<PlatformConfig> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        None | Some(Command::Experiment(_) | Command::Labs(_)) => emrlab_common::telemetry::init_with("warn"),
+        // The stack runs under the rounds' own output; the 5xx a fault lab provokes are its point.
+        None | Some(Command::Experiment(_) | Command::Labs(_)) => {
+            emrlab_common::telemetry::init_with("warn,tower_http=off")
+        }
         _ => emrlab_common::telemetry::init(),
     }
     let runtime = match tokio::runtime::Runtime::new() {

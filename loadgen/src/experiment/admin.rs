@@ -9,6 +9,9 @@ use serde_json::Value;
 
 use super::Knobs;
 
+/// How many 429s in a row an admin call waits out before giving up.
+const MAX_THROTTLED: u32 = 5;
+
 /// An operator session on one target.
 pub struct Admin {
     base: String,
@@ -56,21 +59,33 @@ impl Admin {
     }
 
     /// Sends an authenticated request, logging in again once if the token has expired (the
-    /// token-expiry lab shortens `auth.token_ttl` under the runner's feet).
+    /// token-expiry lab shortens `auth.token_ttl` under the runner's feet), and waiting out a 429
+    /// (the rate-limit lab's per-client window counts these calls with the load's).
     fn call(&mut self, method: reqwest::Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
-        for attempt in 0..2 {
+        let (mut logged_in_again, mut throttled) = (false, 0);
+        loop {
             let url = format!("{}{path}", self.base);
             let mut request = self.http.request(method.clone(), &url).bearer_auth(&self.token);
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let (status, text) = self.runtime.block_on(async {
+            let (status, wait, text) = self.runtime.block_on(async {
                 let response = request.send().await?;
                 let status = response.status();
-                Ok::<_, reqwest::Error>((status, response.text().await?))
+                let wait = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+                Ok::<_, reqwest::Error>((status, wait, response.text().await?))
             })?;
-            if status == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
+            if status == reqwest::StatusCode::UNAUTHORIZED && !logged_in_again {
+                logged_in_again = true;
                 self.login()?;
+                continue;
+            }
+            if status == reqwest::StatusCode::TOO_MANY_REQUESTS && throttled < MAX_THROTTLED {
+                throttled += 1;
+                std::thread::sleep(Duration::from_secs(wait.unwrap_or(1).clamp(1, 60)));
                 continue;
             }
             if !status.is_success() {
@@ -78,7 +93,6 @@ impl Admin {
             }
             return Ok(serde_json::from_str(&text)?);
         }
-        bail!("{method} {path}: still unauthorized after logging in again")
     }
 
     /// Every knob's current value.

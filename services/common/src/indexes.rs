@@ -61,6 +61,22 @@ fn statements(set: IndexSet, concurrent: impl Fn(&str) -> bool) -> Vec<String> {
         .collect()
 }
 
+/// `ANALYZE` of every indexed table once the indexes are there: on a freshly seeded database the
+/// planner has no statistics until autovacuum's next pass, and until then it may not use the
+/// indexes at all (the indexes lab saw no difference on a fresh PostgreSQL database).
+fn analyze(set: IndexSet) -> Vec<String> {
+    if set != IndexSet::Seed {
+        return Vec::new();
+    }
+    let mut tables: Vec<&str> = definitions()
+        .into_iter()
+        .filter_map(|(_, create)| table_of(create))
+        .collect();
+    tables.sort_unstable();
+    tables.dedup();
+    tables.into_iter().map(|t| format!("ANALYZE {t}")).collect()
+}
+
 /// Brings the database to `set`; idempotent. A build that failed half way on PostgreSQL leaves an
 /// invalid index, which is dropped and built again.
 pub async fn apply(db: &AnyDb, set: IndexSet) -> Result<(), sqlx::Error> {
@@ -96,6 +112,9 @@ pub async fn apply(db: &AnyDb, set: IndexSet) -> Result<(), sqlx::Error> {
                 for statement in statements(set, |table| !partitioned.iter().any(|p| p == table)) {
                     sqlx::query(AssertSqlSafe(statement)).execute(&mut *conn).await?;
                 }
+                for statement in analyze(set) {
+                    sqlx::query(AssertSqlSafe(statement)).execute(&mut *conn).await?;
+                }
                 Ok::<_, sqlx::Error>(())
             }
             .await;
@@ -107,7 +126,7 @@ pub async fn apply(db: &AnyDb, set: IndexSet) -> Result<(), sqlx::Error> {
         }
         AnyDb::Sqlite(db) => {
             let mut w = db.begin_write().await?;
-            for statement in statements(set, |_| false) {
+            for statement in statements(set, |_| false).into_iter().chain(analyze(set)) {
                 sqlx::query(AssertSqlSafe(statement)).execute(&mut *w.tx).await?;
             }
             w.tx.commit().await
