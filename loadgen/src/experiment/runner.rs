@@ -54,10 +54,9 @@ pub fn run(experiment: &Experiment, base: &str, options: &Options, log: Log) -> 
     let skipped = skipped
         .into_iter()
         .map(|arm| {
-            (
-                arm.name.clone(),
-                format!("needs {:?}, which this run does not have", arm.requires),
-            )
+            let names: Vec<String> = arm.requires.iter().map(|b| format!("{b:?}")).collect();
+            let why = format!("needs {}, which this run does not have", names.join(" and "));
+            (arm.name.clone(), why)
         })
         .collect();
     let original = match &mut admin {
