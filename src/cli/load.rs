@@ -4,7 +4,7 @@
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
-use emrlab_loadgen::{Model, RunOptions, Scenario, builtin, plan::Plan, report, result::RunResult, scenario::Stage};
+use emrlab_loadgen::{RunOptions, Scenario, builtin, plan::Plan, report, result::RunResult};
 
 /// The exit code for a run whose thresholds broke (k6's).
 const THRESHOLDS_BROKEN: u8 = 99;
@@ -135,18 +135,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// `--vus` / `--rate` on a scenario: a constant load for the scenario's duration.
+/// `--vus` / `--rate` on a scenario: a constant load for the scenario's duration, as an
+/// experiment's `[load]` is applied.
 fn override_load(scenario: &mut Scenario, args: &Args) {
-    let duration = scenario.duration();
-    let constant = |target: f64| vec![Stage { duration, target }];
-    if let Some(rate) = args.rate {
-        scenario.load.model = Model::Open;
-        (scenario.load.start, scenario.load.stages) = (rate, constant(rate));
-        scenario.load.max_vus = Some(args.vus.unwrap_or(scenario.load.max_vus.unwrap_or(1_000)));
-    } else if let Some(vus) = args.vus {
-        scenario.load.model = Model::Closed;
-        (scenario.load.start, scenario.load.stages) = (f64::from(vus), constant(f64::from(vus)));
-    }
+    let load = emrlab_loadgen::experiment::LoadOverride {
+        vus: args.vus,
+        rate: args.rate,
+    };
+    *scenario = emrlab_loadgen::experiment::round_scenario(scenario, &load, None, scenario.duration());
 }
 
 #[cfg(test)]
