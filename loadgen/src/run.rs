@@ -35,6 +35,7 @@ pub struct RunOptions {
 }
 
 /// A finished run.
+#[derive(Clone)]
 pub struct Outcome {
     pub summary: Summary,
     pub elapsed: Duration,

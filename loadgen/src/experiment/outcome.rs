@@ -50,7 +50,7 @@ impl ArmRounds {
         let mut scenario = first.scenario.clone();
         scenario.rescale(first.scenario.duration() * self.results.len() as u32);
         let mut outcomes = self.outcomes.iter();
-        let mut merged = clone_outcome(outcomes.next()?);
+        let mut merged = outcomes.next()?.clone();
         for outcome in outcomes {
             // Each round's timeline counts from 0 and has one entry per second.
             let offset = merged.summary.timeline.len() as u64;
@@ -85,17 +85,6 @@ impl ArmRounds {
         let mut result = RunResult::new(&scenario, base, &merged, started);
         result.knobs = self.knobs.clone();
         Some(result)
-    }
-}
-
-fn clone_outcome(o: &Outcome) -> Outcome {
-    Outcome {
-        summary: o.summary.clone(),
-        elapsed: o.elapsed,
-        verdicts: o.verdicts.clone(),
-        aborts: o.aborts.clone(),
-        scraped: o.scraped.clone(),
-        workers: o.workers,
     }
 }
 
