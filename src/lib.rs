@@ -45,6 +45,16 @@ pub async fn seed(cfg: &PlatformConfig, db: &AnyDb) -> anyhow::Result<emrlab_tas
 /// The token key: configured, or (for `up` only) kept in the data directory so a restart keeps
 /// sessions valid.
 pub fn jwt_keys(cfg: &PlatformConfig, may_generate: bool) -> anyhow::Result<Arc<JwtKeys>> {
+    let secret = jwt_secret(cfg, may_generate)?;
+    Ok(Arc::new(JwtKeys::new(
+        secret.as_bytes(),
+        &cfg.auth.issuer,
+        &cfg.auth.audience,
+    )))
+}
+
+/// The token key [`jwt_keys`] uses, for handing on to components in other processes.
+pub fn jwt_secret(cfg: &PlatformConfig, may_generate: bool) -> anyhow::Result<String> {
     let secret = match &cfg.auth.jwt_secret {
         Some(secret) => secret.expose_secret().to_owned(),
         None if may_generate => {
@@ -65,11 +75,7 @@ pub fn jwt_keys(cfg: &PlatformConfig, may_generate: bool) -> anyhow::Result<Arc<
         }
     };
     anyhow::ensure!(secret.len() >= 32, "auth.jwt_secret must be at least 32 characters");
-    Ok(Arc::new(JwtKeys::new(
-        secret.as_bytes(),
-        &cfg.auth.issuer,
-        &cfg.auth.audience,
-    )))
+    Ok(secret)
 }
 
 fn rand_hex() -> String {

@@ -18,6 +18,7 @@ mod load;
 mod report;
 mod serve;
 mod setup;
+mod split;
 mod stack;
 mod up;
 

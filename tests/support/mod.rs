@@ -135,6 +135,28 @@ where
 }
 
 impl TestApp {
+    /// A client for a platform the test started some other way (`emrlab up --split`), at the
+    /// given URLs; `data` is removed when the app is dropped.
+    pub fn external(
+        base: String,
+        task_base: String,
+        emr_base: String,
+        handover_base: String,
+        data: tempfile::TempDir,
+    ) -> Self {
+        let database_url = format!("sqlite://{}", data.path().join("emrlab.db").display());
+        Self {
+            base,
+            http: Client::new(),
+            task_base,
+            emr_base,
+            handover_base,
+            database_url,
+            _data: data,
+            _stop: CancellationToken::new().drop_guard(),
+        }
+    }
+
     /// The Prometheus text a component (`base`: the gateway's or the task service's URL) serves.
     pub async fn metrics(&self, base: &str) -> String {
         self.http

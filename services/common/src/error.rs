@@ -103,6 +103,9 @@ impl ApiError {
     pub fn storage(error: sqlx::Error) -> Self {
         match error {
             sqlx::Error::PoolTimedOut => Self::unavailable("the database is busy (no free connection); retry shortly"),
+            ref e if sqlite_busy(e) => {
+                Self::unavailable("the database is busy (another process held its write lock too long); retry shortly")
+            }
             ref e if unreachable(e) => {
                 tracing::warn!(error = %error, "database unreachable");
                 Self::new(
@@ -161,9 +164,46 @@ pub fn unreachable(error: &sqlx::Error) -> bool {
     )
 }
 
+/// SQLITE_BUSY or SQLITE_LOCKED (any extended code): another process (`emrlab up --split`)
+/// held the file's write lock past the busy timeout. Load, not a fault: a 503 to retry.
+fn sqlite_busy(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(e) = error else {
+        return false;
+    };
+    e.try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .and_then(sqlx::error::DatabaseError::code)
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_sqlite_file_locked_by_another_writer_past_the_busy_timeout_is_a_503_to_retry() {
+        use sqlx::{ConnectOptions, Connection, sqlite::SqliteConnectOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("busy.db"))
+            .create_if_missing(true)
+            .busy_timeout(std::time::Duration::ZERO);
+        let mut holder = options.connect().await.unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
+        let mut other = options.connect().await.unwrap();
+        let busy = sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await.unwrap_err();
+        let e = ApiError::storage(busy);
+        assert_eq!(
+            (e.status, e.body.error),
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        );
+        other.close().await.unwrap();
+        holder.close().await.unwrap();
+    }
 
     #[test]
     fn a_database_that_cannot_be_reached_is_a_503_to_retry_and_a_failed_query_a_500() {
