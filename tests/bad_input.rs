@@ -113,6 +113,15 @@ async fn every_kind_of_bad_input_gets_its_status_and_writes_nothing() {
     assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(too_large.json::<Value>().await.unwrap()["error"], "payload_too_large");
     assert_eq!(task_count(&app, &token).await, before, "no bad request wrote a task");
+    // A refused write (the unknown patient fails inside SQLite's BEGIN … COMMIT batch) leaves no
+    // transaction open behind it: the next writes go through.
+    for _ in 0..3 {
+        let ok = app
+            .post(&token, "/api/v1/tasks", json!({"title": "ok", "patient_id": patient}))
+            .await;
+        assert_eq!(ok.status(), StatusCode::CREATED);
+    }
+    assert_eq!(task_count(&app, &token).await, before + 3);
 }
 
 #[tokio::test]

@@ -189,11 +189,12 @@ macro_rules! sql_task_store {
                     .map($json)
                     .map_err(|e| sqlx::Error::Encode(e.into()))?;
                 let audit_id = uuid::Uuid::now_v7();
-                let mut w = self.db.begin_write().await?;
                 // The composite foreign keys prove the references are in the caller's
                 // organisation; only when one fails is it worth a query to say which.
-                // The task and its audit row in one statement: one round trip (and, on SQLite, one
-                // hand-off to the connection's thread) fewer while the write lock is held.
+                // The task and its audit row in one call that is a transaction by itself
+                // (`create`): one round trip, and one hand-off to SQLite's connection thread
+                // while the write lock is held, instead of three.
+                let mut w = self.db.write_call().await?;
                 let inserted = sqlx::query($create)
                     .bind(actor.org.0)
                     .bind(task.id.0)
@@ -211,11 +212,15 @@ macro_rules! sql_task_store {
                     .bind(audit_id)
                     .bind(actor.user.0)
                     .bind(after)
-                    .execute(&mut *w.tx)
+                    .execute(&mut *w.conn)
                     .await;
+                if inserted.is_err() {
+                    w.failed();
+                } else {
+                    drop(w);
+                }
                 match inserted {
                     Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
-                        drop(w);
                         let mut conn = self.db.acquire().await?;
                         let (patient, assignee, ward) = references;
                         check_references(&mut conn, actor.org, Some(patient), assignee, ward).await?;
@@ -227,7 +232,6 @@ macro_rules! sql_task_store {
                     }
                     other => other?,
                 };
-                w.tx.commit().await?;
                 Ok(task)
             }
 

@@ -1,6 +1,6 @@
 //! The task store on SQLite: instants are integer microseconds, documents JSON text, `LIKE` is
 //! already case-insensitive for ASCII, and writes are serialised by the write lock of
-//! [`emrlab_common::db::Db::begin_write`], so no row lock is needed.
+//! [`emrlab_common::db::Db::begin_write`] (and `write_call`), so no row lock is needed.
 
 use emrlab_common::db::{from_micros, to_micros};
 use sqlx::Sqlite;
@@ -13,8 +13,15 @@ super::sql::sql_task_store!(
     SqliteTaskStore, Sqlite,
     instant: i64, to_db: to_micros, from_db: from_micros,
     json: json_text, like: "LIKE", lock: "",
-    // Two statements in one call: sqlx-sqlite runs them in turn on the connection's thread.
-    create: concat!(super::statements::create_task_values!(), "; ", super::statements::create_audit_values!()),
+    // A transaction in one call: sqlx-sqlite runs the statements in turn on the connection's
+    // thread, and stops at the first that fails (then the connection is closed, rolling back).
+    create: concat!(
+        "BEGIN IMMEDIATE; ",
+        super::statements::create_task_values!(),
+        "; ",
+        super::statements::create_audit_values!(),
+        "; COMMIT"
+    ),
 );
 
 super::synced::sql_synced_rows!(SqliteTaskStore, Sqlite, to_db: to_micros, lock: "");
