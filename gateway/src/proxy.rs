@@ -14,7 +14,8 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 
-use emrlab_common::{auth::Claims, error::ApiError, extract::MAX_BODY_BYTES, metrics::names};
+use emrlab_common::{auth::Claims, error::ApiError, extract::MAX_BODY_BYTES, metrics::names, telemetry};
+use tracing::Instrument;
 
 use crate::AppState;
 
@@ -115,9 +116,13 @@ async fn forward(state: &AppState, service: &'static str, mut req: Request) -> R
             }
         }
     }
+    let span = telemetry::client_span(req.method(), service, "");
+    telemetry::inject(&span, req.headers_mut());
     let timeout = state.knobs.get().gateway.upstream_timeout;
-    match tokio::time::timeout(timeout, state.proxy.0.request(req)).await {
+    let call = state.proxy.0.request(req).instrument(span.clone());
+    match tokio::time::timeout(timeout, call).await {
         Ok(Ok(response)) => {
+            telemetry::record_status(&span, response.status());
             let (mut parts, body) = response.into_parts();
             for name in &HOP_BY_HOP {
                 parts.headers.remove(name);
