@@ -142,7 +142,9 @@ pub fn install(default_filter: &str, export: Option<Export>) -> Result<Telemetry
     let resource = if std::env::var_os("OTEL_SERVICE_NAME").is_some_and(|n| !n.is_empty()) {
         Resource::builder().build()
     } else {
-        Resource::builder().with_service_name(export.service_name.clone()).build()
+        Resource::builder()
+            .with_service_name(export.service_name.clone())
+            .build()
     };
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)

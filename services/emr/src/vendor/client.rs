@@ -183,7 +183,10 @@ impl Vendors {
         let in_flight = metrics::gauge!(names::VENDOR_IN_FLIGHT, "component" => "emr", "vendor" => vendor.as_str());
         in_flight.increment(1.0);
         let started = Instant::now();
-        let result = match self.send(vendor, operation, request(&self.http).timeout(cfg.timeout)).await {
+        let result = match self
+            .send(vendor, operation, request(&self.http).timeout(cfg.timeout))
+            .await
+        {
             Ok(answer) => parse(answer),
             Err(error) => Err(error),
         };
