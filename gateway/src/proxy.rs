@@ -131,6 +131,7 @@ async fn forward(state: &AppState, service: &'static str, mut req: Request) -> R
             Response::from_parts(parts, Body::new(body))
         }
         Ok(Err(error)) => {
+            telemetry::record_failure(&span, "connect");
             metrics::counter!(names::UPSTREAM_ERRORS, "component" => "gateway", "service" => service, "kind" => "unreachable").increment(1);
             tracing::warn!(service, error = %error, "upstream unreachable");
             ApiError::new(
@@ -142,6 +143,7 @@ async fn forward(state: &AppState, service: &'static str, mut req: Request) -> R
             .into_response()
         }
         Err(_) => {
+            telemetry::record_failure(&span, "timeout");
             metrics::counter!(names::UPSTREAM_ERRORS, "component" => "gateway", "service" => service, "kind" => "timeout").increment(1);
             ApiError::new(
                 StatusCode::GATEWAY_TIMEOUT,

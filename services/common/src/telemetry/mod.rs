@@ -14,7 +14,7 @@ use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_subscriber::{EnvFilter, Layer, fmt, layer::SubscriberExt, util::SubscriberInitExt};
 
-pub use propagation::{annotate, client_span, event, inject, record_status, send, server_span};
+pub use propagation::{annotate, client_span, event, inject, record_failure, record_status, send, server_span};
 
 /// Whether spans leave the process; set once, when [`install`] installs an exporter.
 static ENABLED: AtomicBool = AtomicBool::new(false);
@@ -151,8 +151,6 @@ pub fn install(default_filter: &str, export: Option<Export>) -> Result<Telemetry
         .with_resource(resource)
         .build();
     let tracer = provider.tracer("emrlab");
-    global::set_text_map_propagator(TraceContextPropagator::new());
-    global::set_tracer_provider(provider.clone());
     let log_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let installed = tracing_subscriber::registry()
         .with(fmt::layer().with_target(false).with_filter(log_filter))
@@ -165,8 +163,11 @@ pub fn install(default_filter: &str, export: Option<Export>) -> Result<Telemetry
     if installed.is_err() {
         // Another subscriber was first (a second call in one test process): spans would never
         // reach this exporter, so say so rather than pretend.
+        let _ = provider.shutdown();
         return Err(ExportError("a tracing subscriber is already installed".to_owned()));
     }
+    global::set_text_map_propagator(TraceContextPropagator::new());
+    global::set_tracer_provider(provider.clone());
     ENABLED.store(true, Ordering::Relaxed);
     tracing::info!(endpoint = %export.traces_url(), service = %export.service_name, "exporting spans over OTLP/HTTP");
     Ok(Telemetry {

@@ -104,22 +104,20 @@ pub async fn send(request: reqwest::RequestBuilder, peer: &str, operation: &str)
     let result = client.execute(request).instrument(span.clone()).await;
     match &result {
         Ok(response) => record_status(&span, response.status()),
-        Err(error) => {
-            span.record("otel.status_code", "error");
-            span.set_attribute("error.type", transport_error(error));
-        }
+        Err(error) if error.is_timeout() => record_failure(&span, "timeout"),
+        Err(error) if error.is_connect() => record_failure(&span, "connect"),
+        Err(_) => record_failure(&span, "transport"),
     }
     result
 }
 
-fn transport_error(error: &reqwest::Error) -> &'static str {
-    if error.is_timeout() {
-        "timeout"
-    } else if error.is_connect() {
-        "connect"
-    } else {
-        "transport"
+/// Marks a client span failed without an answer (`timeout`, `connect`, `transport`).
+pub fn record_failure(span: &Span, kind: &'static str) {
+    if !enabled() {
+        return;
     }
+    span.record("otel.status_code", "error");
+    span.set_attribute("error.type", kind);
 }
 
 /// Sets an attribute on the current span (`emr.cache` = `hit`), seen in the trace only: it
