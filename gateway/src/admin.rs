@@ -47,9 +47,7 @@ async fn call(
         None => state.http.get(url),
         Some((changes, dry_run)) => state.http.put(url).query(&[("dry_run", dry_run)]).json(changes),
     };
-    let response = request
-        .bearer_auth(token)
-        .send()
+    let response = emrlab_common::telemetry::send(request.bearer_auth(token), upstream.name, "knobs")
         .await
         .map_err(|e| upstream_failed(upstream, &e))?;
     let status = response.status();
@@ -185,7 +183,8 @@ pub async fn integrity(State(state): State<AppState>, Extension(claims): Extensi
         Err(e) => return ApiError::internal(&e).into_response(),
     };
     let url = format!("{}/internal/authorizations/integrity", task.url);
-    let response = match state.http.get(url).bearer_auth(token).send().await {
+    let request = state.http.get(url).bearer_auth(token);
+    let response = match emrlab_common::telemetry::send(request, task.name, "integrity").await {
         Ok(response) if response.status().is_success() => response,
         Ok(response) => return upstream_failed(task, &response.status()),
         Err(e) => return upstream_failed(task, &e),

@@ -14,7 +14,8 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 
-use emrlab_common::{auth::Claims, error::ApiError, extract::MAX_BODY_BYTES, metrics::names};
+use emrlab_common::{auth::Claims, error::ApiError, extract::MAX_BODY_BYTES, metrics::names, telemetry};
+use tracing::Instrument;
 
 use crate::AppState;
 
@@ -115,9 +116,13 @@ async fn forward(state: &AppState, service: &'static str, mut req: Request) -> R
             }
         }
     }
+    let span = telemetry::client_span(req.method(), service, "");
+    telemetry::inject(&span, req.headers_mut());
     let timeout = state.knobs.get().gateway.upstream_timeout;
-    match tokio::time::timeout(timeout, state.proxy.0.request(req)).await {
+    let call = state.proxy.0.request(req).instrument(span.clone());
+    match tokio::time::timeout(timeout, call).await {
         Ok(Ok(response)) => {
+            telemetry::record_status(&span, response.status());
             let (mut parts, body) = response.into_parts();
             for name in &HOP_BY_HOP {
                 parts.headers.remove(name);
@@ -126,6 +131,7 @@ async fn forward(state: &AppState, service: &'static str, mut req: Request) -> R
             Response::from_parts(parts, Body::new(body))
         }
         Ok(Err(error)) => {
+            telemetry::record_failure(&span, "connect");
             metrics::counter!(names::UPSTREAM_ERRORS, "component" => "gateway", "service" => service, "kind" => "unreachable").increment(1);
             tracing::warn!(service, error = %error, "upstream unreachable");
             ApiError::new(
@@ -137,6 +143,7 @@ async fn forward(state: &AppState, service: &'static str, mut req: Request) -> R
             .into_response()
         }
         Err(_) => {
+            telemetry::record_failure(&span, "timeout");
             metrics::counter!(names::UPSTREAM_ERRORS, "component" => "gateway", "service" => service, "kind" => "timeout").increment(1);
             ApiError::new(
                 StatusCode::GATEWAY_TIMEOUT,

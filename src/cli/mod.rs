@@ -38,6 +38,10 @@ struct Cli {
     /// Use Redis for the cache instead of the in-process one.
     #[arg(long, global = true, env = "REDIS_URL", value_name = "URL")]
     redis_url: Option<String>,
+    /// Export request spans over OTLP/HTTP to this collector (`http://localhost:4318`; empty: off).
+    /// Applies to the commands that run the platform: up, serve, experiment, labs and the demo.
+    #[arg(long, global = true, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -119,13 +123,25 @@ fn load(cli: &Cli, overrides: Overrides) -> anyhow::Result<PlatformConfig> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let filter = match cli.command {
         // The stack runs under the rounds' own output; the 5xx a fault lab provokes are its point.
-        None | Some(Command::Experiment(_) | Command::Labs(_)) => {
-            emrlab_common::telemetry::init_with("warn,tower_http=off")
+        None | Some(Command::Experiment(_) | Command::Labs(_)) => "warn,tower_http=off",
+        _ => emrlab_common::telemetry::DEFAULT_FILTER,
+    };
+    let service_name = match &cli.command {
+        Some(Command::Serve(args)) => Some(format!("emrlab-{}", args.component_name())),
+        None | Some(Command::Up(_) | Command::Experiment(_) | Command::Labs(_)) => Some("emrlab".to_owned()),
+        Some(_) => None,
+    };
+    let export = service_name.and_then(|name| emrlab_common::telemetry::Export::to(cli.otlp_endpoint.as_deref(), name));
+    // Dropped last, after the runtime and the servers on it stopped: it flushes the spans left.
+    let _telemetry = match emrlab_common::telemetry::install(filter, export) {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
         }
-        _ => emrlab_common::telemetry::init(),
-    }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -49,6 +49,14 @@ pub struct Args {
     max_connections: Option<usize>,
 }
 
+impl Args {
+    /// The component's name as given on the command line (`emr`, `epic`), for `service.name`.
+    pub fn component_name(&self) -> String {
+        clap::ValueEnum::to_possible_value(&self.component)
+            .map_or_else(|| "component".to_owned(), |v| v.get_name().to_owned())
+    }
+}
+
 async fn serve_stall(args: &Args) -> anyhow::Result<()> {
     let defaults = emrlab_loadgen::stall::Config::default();
     let config = emrlab_loadgen::stall::Config {

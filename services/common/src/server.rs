@@ -13,7 +13,7 @@ use std::{
 use axum::{
     Router,
     body::Body,
-    extract::{DefaultBodyLimit, MatchedPath, Request},
+    extract::{DefaultBodyLimit, Request},
     http::{HeaderName, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -26,8 +26,9 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    trace::TraceLayer,
+    trace::{DefaultOnResponse, OnResponse, TraceLayer},
 };
+use tracing::Span;
 
 use crate::{
     error::{ApiError, method_not_allowed, route_not_found},
@@ -176,18 +177,14 @@ pub fn with_common_layers(
         .layer(middleware::from_fn(move |req, next| {
             crate::metrics::track(tracker.clone(), req, next)
         }))
-        .layer(TraceLayer::new_for_http().make_span_with(move |req: &Request<Body>| {
-            let route = req
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("unmatched", MatchedPath::as_str);
-            let id = req
-                .headers()
-                .get(&REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            tracing::info_span!("request", component, request_id = id, method = %req.method(), route)
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(move |req: &Request<Body>| crate::telemetry::server_span(component, req))
+                .on_response(|res: &Response, latency: Duration, span: &Span| {
+                    crate::telemetry::record_status(span, res.status());
+                    DefaultOnResponse::default().on_response(res, latency, span);
+                }),
+        )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }

@@ -117,7 +117,9 @@ impl TaskClient {
             // One id finds the request in every component's logs.
             request = request.header(REQUEST_ID, id.clone());
         }
-        let response = request.send().await.map_err(transport)?;
+        let response = emrlab_common::telemetry::send(request, "task", path)
+            .await
+            .map_err(transport)?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(transport)?;
         Ok((status, bytes))

@@ -134,11 +134,12 @@ impl TaskClient {
             .keys
             .issue_internal("sync")
             .map_err(|e| ServiceError::Tasks(format!("issuing the internal credential: {e}")))?;
-        self.http
+        let request = self
+            .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(token)
-            .json(body)
-            .send()
+            .json(body);
+        emrlab_common::telemetry::send(request, "task", path)
             .await
             .map_err(|e| ServiceError::Tasks(e.to_string()))
     }

@@ -189,7 +189,9 @@ impl EmrClient {
         if let Some(id) = &forwarded.request_id {
             request = request.header(REQUEST_ID, id.clone());
         }
-        let response = request.send().await.map_err(Failure::from_transport)?;
+        let response = emrlab_common::telemetry::send(request, "emr", "verify")
+            .await
+            .map_err(Failure::from_transport)?;
         let status = response.status();
         let retry_after = response
             .headers()

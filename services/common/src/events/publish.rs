@@ -61,11 +61,8 @@ impl EventPublisher {
             let (client, url, keys) = (client.clone(), url.clone(), keys.clone());
             async move {
                 let token = keys.issue_internal(component).map_err(|e| e.to_string())?;
-                let response = client
-                    .post(url)
-                    .bearer_auth(token)
-                    .json(&batch)
-                    .send()
+                let request = client.post(url).bearer_auth(token).json(&batch);
+                let response = crate::telemetry::send(request, "gateway", "events")
                     .await
                     .map_err(|e| e.to_string())?;
                 if response.status().is_success() {

@@ -5,6 +5,7 @@ use std::{future::Future, sync::Arc};
 
 use dashmap::{DashMap, mapref::entry::Entry};
 use futures::{FutureExt, future::BoxFuture, future::Shared};
+use tracing::Instrument;
 
 type Flight<T, E> = Shared<BoxFuture<'static, Result<T, E>>>;
 
@@ -43,11 +44,15 @@ where
             Entry::Vacant(entry) => {
                 let flights = self.flights.clone();
                 let owned_key = key.to_owned();
-                let task = tokio::spawn(async move {
-                    let result = call.await;
-                    flights.remove(&owned_key);
-                    result
-                });
+                // In the leader's span, so its trace shows the call it made for everyone.
+                let task = tokio::spawn(
+                    async move {
+                        let result = call.await;
+                        flights.remove(&owned_key);
+                        result
+                    }
+                    .in_current_span(),
+                );
                 let flight: Flight<T, E> = task
                     .map(move |joined| joined.unwrap_or_else(|_| Err(lost())))
                     .boxed()

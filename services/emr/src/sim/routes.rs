@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::{
     Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Path, Request, State},
+    extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     middleware::{self, Next},
     response::Response,
@@ -86,13 +86,9 @@ async fn request_span(component: &'static str, mut req: Request, next: Next) -> 
     if let Some(id) = &id {
         req.headers_mut().insert(REQUEST_ID, id.clone());
     }
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str);
-    let request_id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
-    let span = tracing::info_span!("request", component, request_id, method = %req.method(), route);
-    let mut response = next.run(req).instrument(span).await;
+    let span = emrlab_common::telemetry::server_span(component, &req);
+    let mut response = next.run(req).instrument(span.clone()).await;
+    emrlab_common::telemetry::record_status(&span, response.status());
     if let Some(id) = id {
         response.headers_mut().insert(REQUEST_ID, id);
     }

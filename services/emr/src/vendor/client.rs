@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use tokio::time::Instant;
 
-use emrlab_common::knobs::KnobCell;
+use emrlab_common::{knobs::KnobCell, telemetry};
 use emrlab_seed::Vendor;
 
 use crate::{
@@ -142,6 +142,7 @@ impl Vendors {
                     metrics::counter!(names::RETRIES, "component" => "emr", "vendor" => vendor.as_str(),
                         "operation" => operation.as_str())
                     .increment(1);
+                    telemetry::event("vendor call retried", &[("emr.vendor", vendor.as_str())]);
                     tokio::time::sleep(retry::backoff(attempt, hint)).await;
                 }
                 other => return other,
@@ -161,6 +162,11 @@ impl Vendors {
         let reject = |reason: &'static str| {
             metrics::counter!(names::REJECTIONS, "component" => "emr", "vendor" => vendor.as_str(), "reason" => reason)
                 .increment(1);
+            // No vendor span follows a rejection: the trace says here why the vendor was spared.
+            telemetry::event(
+                "vendor call rejected",
+                &[("emr.vendor", vendor.as_str()), ("emr.rejected_by", reason)],
+            );
         };
         let _slot = link.bulkhead.enter().map_err(|_| {
             reject("bulkhead");
@@ -177,7 +183,10 @@ impl Vendors {
         let in_flight = metrics::gauge!(names::VENDOR_IN_FLIGHT, "component" => "emr", "vendor" => vendor.as_str());
         in_flight.increment(1.0);
         let started = Instant::now();
-        let result = match self.send(vendor, request(&self.http).timeout(cfg.timeout)).await {
+        let result = match self
+            .send(vendor, operation, request(&self.http).timeout(cfg.timeout))
+            .await
+        {
             Ok(answer) => parse(answer),
             Err(error) => Err(error),
         };
@@ -187,13 +196,24 @@ impl Vendors {
             link.breaker.record(&cfg.breaker, admission, failed);
         }
         let outcome = result.as_ref().map_or_else(EmrError::outcome, |_| "ok");
+        if result.is_err() {
+            telemetry::event(
+                "vendor call failed",
+                &[("emr.vendor", vendor.as_str()), ("emr.outcome", outcome)],
+            );
+        }
         metrics::histogram!(names::VENDOR_CALL_DURATION, "component" => "emr", "vendor" => vendor.as_str(),
             "operation" => operation.as_str(), "outcome" => outcome)
         .record(started.elapsed().as_secs_f64());
         result
     }
 
-    async fn send(&self, vendor: Vendor, request: reqwest::RequestBuilder) -> Result<Answer, EmrError> {
+    async fn send(
+        &self,
+        vendor: Vendor,
+        operation: Operation,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Answer, EmrError> {
         let classify = |error: reqwest::Error| {
             if error.is_timeout() {
                 EmrError::Timeout(vendor)
@@ -204,7 +224,9 @@ impl Vendors {
                 EmrError::Malformed(vendor)
             }
         };
-        let response = request.send().await.map_err(classify)?;
+        let response = emrlab_common::telemetry::send(request, vendor.as_str(), operation.as_str())
+            .await
+            .map_err(classify)?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.bytes().await.map_err(classify)?;

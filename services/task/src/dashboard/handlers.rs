@@ -55,13 +55,13 @@ impl HandoverCounts {
         let token = self.keys.issue_internal("task").ok()?;
         let mut query = vec![("org_id", org.0.to_string())];
         query.extend(ward.map(|w| ("ward_id", w.to_string())));
-        let answer = self
+        let request = self
             .http
             .get(format!("{url}/internal/handovers/pending"))
             .query(&query)
             .bearer_auth(token)
-            .timeout(HANDOVER_TIMEOUT)
-            .send()
+            .timeout(HANDOVER_TIMEOUT);
+        let answer = emrlab_common::telemetry::send(request, "handover", "pending")
             .await
             .and_then(reqwest::Response::error_for_status);
         match answer {
