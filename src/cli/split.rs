@@ -176,6 +176,10 @@ fn spawn(cli: &Cli, cfg: &PlatformConfig, spec: &Spec, env: &Env) -> anyhow::Res
     if let Some(config) = &cli.config {
         command.arg("--config").arg(config);
     }
+    // Each child exports its own spans, as `emrlab-<component>`.
+    if let Some(endpoint) = &cli.otlp_endpoint {
+        command.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
+    }
     command
         .arg("--data-dir")
         .arg(&cfg.data_dir)
