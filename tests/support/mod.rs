@@ -27,6 +27,9 @@ pub struct TestApp {
     pub task_base: String,
     pub emr_base: String,
     pub handover_base: String,
+    pub sync_base: String,
+    /// Epic's and Cerner's FHIR ports, which also serve their `/metrics`.
+    pub vendor_bases: [String; 2],
     /// The database every component of this app uses (SQLite file or fresh PostgreSQL database).
     pub database_url: String,
     _data: tempfile::TempDir,
@@ -58,6 +61,8 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut PlatformConfig
     let task_base = format!("http://{}", platform.task_addr());
     let emr_base = format!("http://{}", platform.emr_addr());
     let handover_base = format!("http://{}", platform.handover_addr());
+    let sync_base = format!("http://{}", platform.sync_addr());
+    let vendor_bases = emrlab_seed::Vendor::ALL.map(|vendor| format!("http://{}", platform.vendor_addr(vendor)));
     let stop = CancellationToken::new();
     tokio::spawn(platform.run(stop.clone()));
     Some(TestApp {
@@ -66,6 +71,8 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut PlatformConfig
         task_base,
         emr_base,
         handover_base,
+        sync_base,
+        vendor_bases,
         database_url,
         _data: data,
         _stop: stop.drop_guard(),
