@@ -108,8 +108,9 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 
 impl Split {
     fn app(&self, data: tempfile::TempDir) -> TestApp {
-        let url = |name: &str| self.urls[name].clone();
-        TestApp::external(url("gateway"), url("task"), url("emr"), url("handover"), data)
+        // The banner shows a simulator's FHIR base; the app wants scheme and address only.
+        let base = |name: &str| self.urls[name].splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+        TestApp::external(base, data)
     }
 }
 

@@ -26,6 +26,7 @@ mod credentials;
 mod guard;
 mod limit;
 mod login;
+mod metrics;
 mod openapi;
 mod proxy;
 pub mod ws;
@@ -164,6 +165,7 @@ impl AppState {
 /// The gateway's router: public routes, then everything behind a token and the rate limiter.
 pub fn router(state: AppState) -> Router {
     emrlab_common::metrics::register("gateway", ROUTES);
+    metrics::register();
     let protected = Router::new()
         .route("/api/v1/admin/knobs", get(admin::list_knobs).put(admin::change_knobs))
         .route("/api/v1/tasks", any(proxy::to_tasks))

@@ -27,6 +27,9 @@ pub struct TestApp {
     pub task_base: String,
     pub emr_base: String,
     pub handover_base: String,
+    pub sync_base: String,
+    /// Epic's and Cerner's FHIR ports, which also serve their `/metrics`.
+    pub vendor_bases: [String; 2],
     /// The database every component of this app uses (SQLite file or fresh PostgreSQL database).
     pub database_url: String,
     _data: tempfile::TempDir,
@@ -58,6 +61,8 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut PlatformConfig
     let task_base = format!("http://{}", platform.task_addr());
     let emr_base = format!("http://{}", platform.emr_addr());
     let handover_base = format!("http://{}", platform.handover_addr());
+    let sync_base = format!("http://{}", platform.sync_addr());
+    let vendor_bases = emrlab_seed::Vendor::ALL.map(|vendor| format!("http://{}", platform.vendor_addr(vendor)));
     let stop = CancellationToken::new();
     tokio::spawn(platform.run(stop.clone()));
     Some(TestApp {
@@ -66,6 +71,8 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut PlatformConfig
         task_base,
         emr_base,
         handover_base,
+        sync_base,
+        vendor_bases,
         database_url,
         _data: data,
         _stop: stop.drop_guard(),
@@ -135,22 +142,19 @@ where
 }
 
 impl TestApp {
-    /// A client for a platform the test started some other way (`emrlab up --split`), at the
-    /// given URLs; `data` is removed when the app is dropped.
-    pub fn external(
-        base: String,
-        task_base: String,
-        emr_base: String,
-        handover_base: String,
-        data: tempfile::TempDir,
-    ) -> Self {
+    /// A client for a platform the test started some other way (`emrlab up --split`): `base_of`
+    /// gives each component's base URL by name (`gateway`, `task`, … `epic`, `cerner`); `data`
+    /// is removed when the app is dropped.
+    pub fn external(base_of: impl Fn(&str) -> String, data: tempfile::TempDir) -> Self {
         let database_url = format!("sqlite://{}", data.path().join("emrlab.db").display());
         Self {
-            base,
+            base: base_of("gateway"),
             http: Client::new(),
-            task_base,
-            emr_base,
-            handover_base,
+            task_base: base_of("task"),
+            emr_base: base_of("emr"),
+            handover_base: base_of("handover"),
+            sync_base: base_of("sync"),
+            vendor_bases: emrlab_seed::Vendor::ALL.map(|vendor| base_of(vendor.as_str())),
             database_url,
             _data: data,
             _stop: CancellationToken::new().drop_guard(),

@@ -24,24 +24,16 @@ use emrlab_common::{
 pub mod config;
 mod directory;
 pub mod error;
+mod metrics;
 mod patients;
 pub mod resilience;
 pub mod sim;
 mod tasks;
 pub mod vendor;
 
+pub use crate::metrics::names;
 pub use config::{CacheMode, Config, KNOBS, KNOBS_WITHOUT_REDIS, Settings};
 pub use emrlab_seed::Vendor;
-
-/// Metric names of the EMR service.
-pub mod names {
-    pub const VENDOR_CALL_DURATION: &str = "emrlab_emr_vendor_call_duration_seconds";
-    pub const VENDOR_IN_FLIGHT: &str = "emrlab_emr_vendor_calls_in_flight";
-    pub const BREAKER_STATE: &str = "emrlab_emr_breaker_state";
-    pub const RETRIES: &str = "emrlab_emr_vendor_retries_total";
-    pub const REJECTIONS: &str = "emrlab_emr_vendor_rejections_total";
-    pub const DEDUP_JOINS: &str = "emrlab_emr_dedup_joins_total";
-}
 
 /// The routes, for metrics registration and the OpenAPI check.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -138,6 +130,11 @@ impl AppState {
 /// The EMR service: its API, health, metrics and internal knob endpoints.
 pub fn router(state: AppState) -> Router {
     emrlab_common::metrics::register("emr", ROUTES);
+    let memory: &dyn Cache = state.memory.as_ref();
+    match &state.redis {
+        Some(redis) => metrics::register(&[memory, redis.as_ref()]),
+        None => metrics::register(&[memory]),
+    }
     let api = Router::new()
         .route("/emr/patients/{id}", get(patients::read))
         .route("/emr/tasks", post(tasks::push))

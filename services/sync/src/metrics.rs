@@ -32,6 +32,7 @@ pub fn register() {
     );
     metrics::describe_counter!(names::DOC_CACHE, "document reads from the cache, by result (hit, miss)");
     metrics::gauge!(names::QUEUE_DEPTH).set(0.0);
+    cache(0, 0);
 }
 
 /// Records one merged batch.

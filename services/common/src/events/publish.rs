@@ -42,6 +42,7 @@ impl EventPublisher {
     }
 
     pub(super) fn in_process(bus: EventBus, component: &'static str) -> Self {
+        register(component, "in_process", &[]);
         Self {
             route: Route::InProcess(bus),
             component,
@@ -81,6 +82,7 @@ impl EventPublisher {
         F: Fn(Vec<Event>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), String>> + Send,
     {
+        register(component, transport, &["transport", "queue_full"]);
         let (tx, mut rx) = mpsc::channel::<Event>(queue.max(1));
         tokio::spawn(async move {
             // Ends once every clone of the publisher is gone and the queue is drained.
@@ -123,6 +125,15 @@ impl EventPublisher {
         } else {
             count_dropped(self.component, "queue_full", 1);
         }
+    }
+}
+
+/// Creates a publisher's series at zero, so a dashboard sees a component's events, and the ways
+/// its transport can lose them, before the first one.
+fn register(component: &'static str, transport: &'static str, drop_reasons: &[&'static str]) {
+    let _ = metrics::counter!(names::EVENTS_PUBLISHED, "component" => component, "transport" => transport);
+    for reason in drop_reasons {
+        count_dropped(component, reason, 0);
     }
 }
 

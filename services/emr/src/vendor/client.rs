@@ -32,6 +32,14 @@ pub enum Operation {
 }
 
 impl Operation {
+    pub(crate) const ALL: [Self; 5] = [
+        Self::PatientRead,
+        Self::PatientSearch,
+        Self::TaskCreate,
+        Self::TaskRead,
+        Self::TaskUpdate,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PatientRead => "patient.read",
@@ -43,7 +51,7 @@ impl Operation {
     }
 
     /// A create repeated after a lost answer would create twice; the others are safe to repeat.
-    fn idempotent(self) -> bool {
+    pub(crate) fn idempotent(self) -> bool {
         self != Self::TaskCreate
     }
 }
