@@ -143,9 +143,14 @@ pub fn run(
         let step = step::run(scenario, target, options, slo, &watch, load, run)?;
         log(&row(&step));
         let limited = step.generator_limit.clone();
+        let broken_first = steps.is_empty() && !step.ok;
         steps.push(step);
         if let Some(reason) = limited {
             break Stop::GeneratorLimit { load, reason };
+        }
+        // Nothing below the first load is tried, in a sweep or a search: there is no answer.
+        if broken_first {
+            break Stop::BrokenAtFirstStep;
         }
     };
     let history: Vec<search::Tried> = steps.iter().map(|s| (s.load, s.ok)).collect();
