@@ -44,9 +44,24 @@ async fn a_slo_broken_at_the_first_step_exits_99_and_says_so_with_the_files_writ
     let (out, report) = (dir.path().join("c.json"), dir.path().join("c.html"));
     let mut args: Vec<String> = vec![file.display().to_string(), "--url".into(), url];
     args.extend(
-        ["--slo", "root:p95<1ms", "--sweep", "20,40", "--warmup", "0s", "--measured", "1s", "--out"].map(String::from),
+        [
+            "--slo",
+            "root:p95<1ms",
+            "--sweep",
+            "20,40",
+            "--warmup",
+            "0s",
+            "--measured",
+            "1s",
+            "--out",
+        ]
+        .map(String::from),
     );
-    args.extend([out.display().to_string(), "--report".into(), report.display().to_string()]);
+    args.extend([
+        out.display().to_string(),
+        "--report".into(),
+        report.display().to_string(),
+    ]);
     let output = capacity(args.clone()).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(99), "{stderr}");
@@ -58,7 +73,11 @@ async fn a_slo_broken_at_the_first_step_exits_99_and_says_so_with_the_files_writ
     assert_eq!(result["steps"][0]["slo"][0]["ok"], false);
     // Each step is a load result file, as `emrlab report` and `compare` read them.
     assert_eq!(result["steps"][0]["result"]["format"], "emrlab-load-result/1");
-    assert!(std::fs::read_to_string(&report).unwrap().contains("Saturation signals against load"));
+    assert!(
+        std::fs::read_to_string(&report)
+            .unwrap()
+            .contains("Saturation signals against load")
+    );
 
     let slo_at = args.iter().position(|a| a == "root:p95<1ms").unwrap();
     args[slo_at] = "rooot:p95<1s".into();

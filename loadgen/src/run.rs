@@ -48,17 +48,15 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Whether every threshold held.
+    pub fn passed(&self) -> bool {
+        self.verdicts.iter().all(|v| v.ok)
+    }
+
     /// The stages' time the summary covers: the scenario's length (or less, if the run ended
     /// early) after the warm-up.
     pub fn measured(&self, scenario: &crate::Scenario) -> Duration {
         scenario.duration().min(self.elapsed).saturating_sub(self.warmup)
-    }
-}
-
-impl Outcome {
-    /// Whether every threshold held.
-    pub fn passed(&self) -> bool {
-        self.verdicts.iter().all(|v| v.ok)
     }
 }
 

@@ -82,7 +82,13 @@ async fn dropped_iterations_with_the_slo_met_are_reported_as_a_generator_limit()
     // 64 / 20 ms = 3,200/s. 200/s asked, the rest dropped, and what was sent is fast.
     let mut base = ad_hoc("/", Some(1.0), Some(1), Duration::from_secs(1));
     base.load.max_waiting = 0;
-    let result = capacity(base, url, "p95<500ms,errors<1%", options(Mode::Sweep(vec![200.0, 400.0]), 1)).await;
+    let result = capacity(
+        base,
+        url,
+        "p95<500ms,errors<1%",
+        options(Mode::Sweep(vec![200.0, 400.0]), 1),
+    )
+    .await;
     let Stop::GeneratorLimit { load, reason } = &result.stop else {
         panic!("not a generator limit: {}", result.text());
     };
@@ -90,7 +96,11 @@ async fn dropped_iterations_with_the_slo_met_are_reported_as_a_generator_limit()
     assert!(reason.contains("iterations dropped"), "{reason}");
     assert_eq!(result.steps.len(), 1, "the sweep stops at the generator's limit");
     assert!(result.steps[0].slo.iter().all(|v| v.ok));
-    assert!(result.verdict().contains("GENERATOR was the limit"), "{}", result.verdict());
+    assert!(
+        result.verdict().contains("GENERATOR was the limit"),
+        "{}",
+        result.verdict()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

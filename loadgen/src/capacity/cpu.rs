@@ -83,7 +83,11 @@ pub fn usage(before: &Sample, after: &Sample, seconds: f64) -> Vec<Usage> {
     let cpus = std::thread::available_parallelism().map_or(1, usize::from) as f64;
     usage.push(Usage {
         name: MACHINE.into(),
-        cores: if total == 0 { 0.0 } else { cpus * busy as f64 / total as f64 },
+        cores: if total == 0 {
+            0.0
+        } else {
+            cpus * busy as f64 / total as f64
+        },
     });
     usage.sort_by(|a, b| b.cores.total_cmp(&a.cores));
     usage

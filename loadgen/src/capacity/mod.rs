@@ -196,9 +196,7 @@ fn notes(watch: &cpu::Watch) -> Vec<String> {
     let platform = watch.platform_names();
     let mut notes = Vec::new();
     if watch.target_in_process {
-        notes.push(
-            "the target runs in the generator's process: its CPU is the generator's entry, as a whole".into(),
-        );
+        notes.push("the target runs in the generator's process: its CPU is the generator's entry, as a whole".into());
     } else if platform.is_empty() {
         notes.push("no platform process found on this machine: CPU is the generator's and the machine's only".into());
     } else if platform.len() == 1 {
@@ -249,7 +247,18 @@ impl CapacityResult {
         let unit = unit(&self.model);
         let mut out = format!(
             "\n{} against {} ({} model, loads in {unit}), SLO {}\n{:>8} {:>2}  {:>14}  {:>12}  {:>12}  {:>15}  {:<9} {:<28} top saturation signal\n",
-            self.scenario, self.target, self.model, self.slo, "load", "run", "throughput", "p50", "p95", "p99", "verdict", "broken terms"
+            self.scenario,
+            self.target,
+            self.model,
+            self.slo,
+            "load",
+            "run",
+            "throughput",
+            "p50",
+            "p95",
+            "p99",
+            "verdict",
+            "broken terms"
         );
         let mut by_load: Vec<&Step> = self.steps.iter().collect();
         by_load.sort_by(|a, b| a.load.total_cmp(&b.load).then(a.run.cmp(&b.run)));
@@ -296,7 +305,12 @@ impl CapacityResult {
             }
             None => words.push_str("\nno resource saturated in the loads tried"),
         }
-        let _ = write!(words, "\nelapsed: {:.0} s over {} steps", self.elapsed_s, self.steps.len());
+        let _ = write!(
+            words,
+            "\nelapsed: {:.0} s over {} steps",
+            self.elapsed_s,
+            self.steps.len()
+        );
         words
     }
 }

@@ -109,7 +109,11 @@ pub fn scraped(scraped: &[Scrape], from: f64, seconds: f64) -> Vec<Signal> {
                 "peak {:.0}, {refused:.0} refused by the bulkhead",
                 in_flight.iter().copied().fold(0.0, f64::max)
             ),
-            pressure: if refused > 0.0 { 1.0 + refused / seconds.max(1e-9) } else { 0.0 },
+            pressure: if refused > 0.0 {
+                1.0 + refused / seconds.max(1e-9)
+            } else {
+                0.0
+            },
         });
     }
     for (vendor, states) in gauge(&scrapes, "emrlab_emr_breaker_state", "vendor") {
@@ -117,7 +121,11 @@ pub fn scraped(scraped: &[Scrape], from: f64, seconds: f64) -> Vec<Signal> {
         signals.push(Signal {
             resource: format!("breaker {vendor}"),
             shown: format!("not closed in {open} of {} scrapes", states.len()),
-            pressure: if open > 0 { 1.0 + open as f64 / states.len() as f64 } else { 0.0 },
+            pressure: if open > 0 {
+                1.0 + open as f64 / states.len() as f64
+            } else {
+                0.0
+            },
         });
     }
     let limited: f64 = gauge(&scrapes, "emrlab_gateway_rate_limited_total", "limiter")
@@ -128,7 +136,11 @@ pub fn scraped(scraped: &[Scrape], from: f64, seconds: f64) -> Vec<Signal> {
         signals.push(Signal {
             resource: "rate limit".into(),
             shown: format!("{:.1} rejections/s", limited / seconds.max(1e-9)),
-            pressure: if limited > 0.0 { 1.0 + limited / seconds.max(1e-9) } else { 0.0 },
+            pressure: if limited > 0.0 {
+                1.0 + limited / seconds.max(1e-9)
+            } else {
+                0.0
+            },
         });
     }
     let depth = gauge(&scrapes, "emrlab_sync_queue_depth", "component");
@@ -141,7 +153,11 @@ pub fn scraped(scraped: &[Scrape], from: f64, seconds: f64) -> Vec<Signal> {
         signals.push(Signal {
             resource: "sync queue".into(),
             shown: format!("peak depth {peak:.0}, {refused:.0} refused"),
-            pressure: if refused > 0.0 { 1.0 + refused / seconds.max(1e-9) } else { 0.0 },
+            pressure: if refused > 0.0 {
+                1.0 + refused / seconds.max(1e-9)
+            } else {
+                0.0
+            },
         });
     }
     signals

@@ -168,7 +168,10 @@ mod tests {
 
     fn oks(slo: &str) -> Vec<bool> {
         let slo = Slo::parse(slo, &names()).unwrap();
-        slo.judge(&summary(), Duration::from_secs(10)).iter().map(|v| v.ok).collect()
+        slo.judge(&summary(), Duration::from_secs(10))
+            .iter()
+            .map(|v| v.ok)
+            .collect()
     }
 
     #[test]
@@ -204,7 +207,10 @@ mod tests {
     #[test]
     fn nonsense_is_refused_with_the_reason() {
         let err = Slo::parse("emr_push:p95<1s", &names()).unwrap_err();
-        assert!(err.contains("no request named `emr_push`") && err.contains("emr verify"), "{err}");
+        assert!(
+            err.contains("no request named `emr_push`") && err.contains("emr verify"),
+            "{err}"
+        );
         assert!(Slo::parse("api:p95<soon", &names()).is_err());
         assert!(Slo::parse("errors<lots", &names()).is_err());
         assert!(Slo::parse(" , ", &names()).is_err());

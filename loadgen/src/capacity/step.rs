@@ -67,7 +67,10 @@ pub fn scenario(base: &Scenario, model: Model, load: f64, length: Duration) -> S
             vus: Some(load.round().max(1.0) as u32),
             rate: None,
         },
-        Model::Open => LoadOverride { vus: None, rate: Some(load) },
+        Model::Open => LoadOverride {
+            vus: None,
+            rate: Some(load),
+        },
     };
     round_scenario(base, &over, None, length)
 }

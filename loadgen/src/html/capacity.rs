@@ -39,7 +39,10 @@ fn by_load(result: &CapacityResult) -> Vec<&Step> {
 /// A vertical line at the knee, as tall as the chart's highest point.
 fn knee(x: Option<f64>, series: &[Series], what: &str) -> Option<Series> {
     let x = x?;
-    let top = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0, f64::max);
+    let top = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .fold(0.0, f64::max);
     Some(Series {
         label: format!("knee: {what}"),
         colour: Rgb(0x33, 0x33, 0x33),
@@ -51,15 +54,24 @@ fn knee(x: Option<f64>, series: &[Series], what: &str) -> Option<Series> {
 fn summary(result: &CapacityResult) -> String {
     let unit = unit(&result.model);
     let steps = by_load(result);
-    let verdict: String = result
-        .verdict()
-        .lines()
-        .map(|l| format!("<p>{}</p>", esc(l)))
+    let verdict: String = result.verdict().lines().map(|l| format!("<p>{}</p>", esc(l))).collect();
+    let notes: String = result
+        .notes
+        .iter()
+        .map(|n| format!("<p class=\"sub\">{}</p>", esc(n)))
         .collect();
-    let notes: String = result.notes.iter().map(|n| format!("<p class=\"sub\">{}</p>", esc(n))).collect();
     let mut table = format!(
         "<table>\n{}",
-        head(&[unit, "run", "req/s", "p50 ms", "p95 ms", "p99 ms", "SLO", "first saturated signal"])
+        head(&[
+            unit,
+            "run",
+            "req/s",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "SLO",
+            "first saturated signal"
+        ])
     );
     for s in &steps {
         let verdict = match (&s.generator_limit, s.ok) {
@@ -70,7 +82,9 @@ fn summary(result: &CapacityResult) -> String {
                 format!("broken: {}", broken.join(", "))
             }
         };
-        let signal = s.saturated().map_or(String::new(), |g| format!("{} ({})", g.resource, g.shown));
+        let signal = s
+            .saturated()
+            .map_or(String::new(), |g| format!("{} ({})", g.resource, g.shown));
         table.push_str(&format!(
             "<tr>{}{}{}{}{}{}{}{}</tr>\n",
             num(&format!("{:.0}", s.load)),
@@ -114,7 +128,10 @@ fn curves(result: &CapacityResult, steps: &[&Step]) -> String {
     latency_vs_throughput.extend(knee(
         sustainable.map(|s| s.throughput_rps),
         &latency_vs_throughput,
-        &format!("{:.1} req/s at {at_knee}", sustainable.map_or(0.0, |s| s.throughput_rps)),
+        &format!(
+            "{:.1} req/s at {at_knee}",
+            sustainable.map_or(0.0, |s| s.throughput_rps)
+        ),
     ));
     let mut latency_vs_load = vec![
         percentile("p50", 0, |s| s.latency.p50_ms, load),
@@ -128,7 +145,10 @@ fn curves(result: &CapacityResult, steps: &[&Step]) -> String {
     let mut pressure: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
     for s in steps {
         for g in &s.signals {
-            pressure.entry(&g.resource).or_default().push((s.load, 100.0 * g.pressure));
+            pressure
+                .entry(&g.resource)
+                .or_default()
+                .push((s.load, 100.0 * g.pressure));
         }
     }
     let mut signals: Vec<Series> = pressure
