@@ -167,12 +167,14 @@ pub fn scraped(scraped: &[Scrape], from: f64, seconds: f64) -> Vec<Signal> {
 /// against the cores its worker threads can use.
 pub fn cpu(usage: &[Usage], generator_cores: f64) -> Vec<Signal> {
     let cpus = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let watched: f64 = usage.iter().filter(|u| u.name != MACHINE).map(|u| u.cores).sum();
     usage
         .iter()
         .map(|u| {
             let cores = if u.name == GENERATOR { generator_cores } else { cpus };
+            // On a shared machine a busy machine may be someone else's build: say whose it was.
             let what = if u.name == MACHINE {
-                "busy, every process".to_owned()
+                format!("of {cpus:.0} busy, {:.2} outside the watched processes", (u.cores - watched).max(0.0))
             } else {
                 format!("of {cores:.0}")
             };
