@@ -174,7 +174,10 @@ pub fn cpu(usage: &[Usage], generator_cores: f64) -> Vec<Signal> {
             let cores = if u.name == GENERATOR { generator_cores } else { cpus };
             // On a shared machine a busy machine may be someone else's build: say whose it was.
             let what = if u.name == MACHINE {
-                format!("of {cpus:.0} busy, {:.2} outside the watched processes", (u.cores - watched).max(0.0))
+                format!(
+                    "of {cpus:.0} busy, {:.2} outside the watched processes",
+                    (u.cores - watched).max(0.0)
+                )
             } else {
                 format!("of {cores:.0}")
             };
