@@ -204,27 +204,23 @@ mod tests {
 
     #[test]
     fn a_full_pool_and_an_open_breaker_are_saturated_and_a_quiet_limiter_is_not() {
+        // The pool full or nearly, the breaker open at the last scrape, the limiter's counter still.
+        let measured = |t: f64, in_use: f64, breaker: f64| {
+            scrape(
+                t,
+                &[
+                    (r#"emrlab_db_pool_connections_in_use{component="task"}"#, in_use),
+                    (r#"emrlab_db_pool_connections_max{component="task"}"#, 10.0),
+                    (r#"emrlab_emr_breaker_state{vendor="epic"}"#, breaker),
+                    (r#"emrlab_gateway_rate_limited_total{limiter="token"}"#, 4.0),
+                ],
+            )
+        };
         let steps = [
             // Warm-up: left out.
             scrape(1.0, &[(r#"emrlab_emr_breaker_state{vendor="epic"}"#, 1.0)]),
-            scrape(
-                5.0,
-                &[
-                    (r#"emrlab_db_pool_connections_in_use{component="task"}"#, 10.0),
-                    (r#"emrlab_db_pool_connections_max{component="task"}"#, 10.0),
-                    (r#"emrlab_emr_breaker_state{vendor="epic"}"#, 0.0),
-                    (r#"emrlab_gateway_rate_limited_total{limiter="token"}"#, 4.0),
-                ],
-            ),
-            scrape(
-                10.0,
-                &[
-                    (r#"emrlab_db_pool_connections_in_use{component="task"}"#, 9.0),
-                    (r#"emrlab_db_pool_connections_max{component="task"}"#, 10.0),
-                    (r#"emrlab_emr_breaker_state{vendor="epic"}"#, 1.0),
-                    (r#"emrlab_gateway_rate_limited_total{limiter="token"}"#, 4.0),
-                ],
-            ),
+            measured(5.0, 10.0, 0.0),
+            measured(10.0, 9.0, 1.0),
         ];
         let signals = scraped(&steps, 3.0, 5.0);
         let of = |r: &str| signals.iter().find(|s| s.resource == r).unwrap();
