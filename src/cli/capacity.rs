@@ -20,7 +20,7 @@ pub struct Args {
     scenario: String,
     /// The objective each step must meet: `[GROUP:]CONDITION,…`, a group being a request name
     /// (`emr_verify`), `api` (every request no other term names) or `all` (docs/capacity.md).
-    /// Default: the seed SLA, without its EMR term when the scenario has no `emr verify`.
+    /// Default: the seed SLA, without its EMR terms when the scenario has no `emr verify`.
     #[arg(long)]
     slo: Option<String>,
     /// Base URL of the system under test.

@@ -1,9 +1,10 @@
 //! The service-level objective a capacity step must meet: `api:p95<500ms,emr_verify:p95<2s,errors<0.1%`.
 //!
 //! Each term is `[GROUP:]CONDITION`. A group is a request name of the scenario (`emr_verify`
-//! means `emr verify`: underscores stand for spaces, case does not matter), `all` (every
-//! request), or `api`: every request no other term of the SLO names, so one slow vendor call
-//! with its own objective does not decide the API's. Without a group a term is about `all`.
+//! means `emr verify`: underscores stand for spaces, case does not matter), names by prefix
+//! (`emr_*`), `all` (every request), or `api`: every request no other term of the SLO names, so
+//! one slow vendor call with its own objective does not decide the API's. Without a group a term
+//! is about `all`.
 //! The condition is a latency statistic as in a scenario's thresholds (`p95<500ms`, `p(99)<1s`,
 //! `avg<200ms`), or `errors<0.1%`: the share of the group's requests that failed. Conditions
 //! are judged by [`crate::thresholds`], on the corrected latency.
@@ -15,8 +16,11 @@ use crate::{
     thresholds::Threshold,
 };
 
-/// The seed platform's SLA: API p95 under 500 ms, EMR verification p95 under 2 s, under 0.1% errors.
-pub const SEED_SLA: &str = "api:p95<500ms,emr_verify:p95<2s,errors<0.1%";
+/// The seed platform's SLA: API p95 under 500 ms, EMR verification p95 under 2 s, under 0.1%
+/// errors. The seed judged its other EMR calls (patient fetch, push) apart from the API too, each
+/// with a target of its own, since 70-80% of their time is the vendor's: here they share the
+/// verification's bound, so that they leave the `api` group.
+pub const SEED_SLA: &str = "api:p95<500ms,emr_verify:p95<2s,emr_*:p95<2s,errors<0.1%";
 
 /// Which requests a term is about.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,8 +28,8 @@ enum Group {
     All,
     /// Requests no named term covers.
     Api,
-    /// One request name, as the scenario spells it.
-    Named(String),
+    /// Request names, as the scenario spells them.
+    Named(Vec<String>),
 }
 
 /// One term.
@@ -68,13 +72,18 @@ impl Slo {
                 "api" => Group::Api,
                 name => {
                     let wanted = name.replace('_', " ").to_lowercase();
-                    let found = request_names.iter().find(|n| n.to_lowercase() == wanted);
-                    Group::Named(found.cloned().ok_or_else(|| {
-                        format!(
+                    let matches = |n: &&String| match wanted.strip_suffix('*') {
+                        Some(prefix) => n.to_lowercase().starts_with(prefix),
+                        None => n.to_lowercase() == wanted,
+                    };
+                    let found: Vec<String> = request_names.iter().filter(matches).cloned().collect();
+                    if found.is_empty() {
+                        return Err(format!(
                             "`{raw}`: the scenario has no request named `{name}` (it has {})",
                             request_names.join(", ")
-                        )
-                    })?)
+                        ));
+                    }
+                    Group::Named(found)
                 }
             };
             let threshold = match condition.strip_prefix("errors") {
@@ -99,12 +108,12 @@ impl Slo {
 
     /// Judges every term on a step's measured requests.
     pub fn judge(&self, summary: &Summary, measured: std::time::Duration) -> Vec<TermVerdict> {
-        let named: Vec<&str> = self
+        let named: Vec<&String> = self
             .terms
             .iter()
-            .filter_map(|t| match &t.group {
-                Group::Named(n) => Some(n.as_str()),
-                _ => None,
+            .flat_map(|t| match &t.group {
+                Group::Named(names) => names.iter().collect(),
+                _ => Vec::new(),
             })
             .collect();
         self.terms
@@ -112,8 +121,8 @@ impl Slo {
             .map(|term| {
                 let keep = |s: &StepStats| match &term.group {
                     Group::All => true,
-                    Group::Api => !named.contains(&s.name.as_str()),
-                    Group::Named(n) => &s.name == n,
+                    Group::Api => !named.contains(&&s.name),
+                    Group::Named(names) => names.contains(&s.name),
                 };
                 // The group's requests as the whole of a run, so the threshold's `http_req_*`
                 // metrics measure exactly them.
@@ -143,7 +152,7 @@ mod tests {
     use crate::stats::{Outcome, Recorder};
 
     fn names() -> Vec<String> {
-        ["dashboard", "emr verify"].map(String::from).to_vec()
+        ["dashboard", "emr verify", "emr push"].map(String::from).to_vec()
     }
 
     /// 100 dashboards at 100 ms (one failed), 10 verifications at 1.5 s.
@@ -181,6 +190,7 @@ mod tests {
         assert_eq!(oks("api:p95<500ms"), [false]);
         assert_eq!(oks("p95<500ms"), [false]);
         assert_eq!(oks("emr_verify:p95<1s"), [false]);
+        assert_eq!(oks("api:p95<500ms,emr_*:p95<2s"), [true, true]);
     }
 
     #[test]
@@ -206,9 +216,9 @@ mod tests {
 
     #[test]
     fn nonsense_is_refused_with_the_reason() {
-        let err = Slo::parse("emr_push:p95<1s", &names()).unwrap_err();
+        let err = Slo::parse("emr_pull:p95<1s", &names()).unwrap_err();
         assert!(
-            err.contains("no request named `emr_push`") && err.contains("emr verify"),
+            err.contains("no request named `emr_pull`") && err.contains("emr verify"),
             "{err}"
         );
         assert!(Slo::parse("api:p95<soon", &names()).is_err());
