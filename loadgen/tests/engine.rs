@@ -238,3 +238,32 @@ check = { status = [201] }
     assert!(!verdict("checks:final check").ok && verdict("checks:load").ok);
     assert_eq!(outcome.summary.step("final check").unwrap().count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_up_is_left_out_of_the_counts_and_the_rate() {
+    let (url, _stop) = stall_server(stall::Config::default()).await;
+    let scenario = ad_hoc("/", Some(100.0), Some(50), Duration::from_secs(3));
+    let mut plan = Plan::compile(scenario.clone(), &url).unwrap();
+    plan.warmup = Duration::from_secs(1);
+    let options = RunOptions {
+        workers: 2,
+        progress: false,
+        scrape: vec![],
+        scrape_every: Duration::from_secs(5),
+        started: None,
+    };
+    let outcome = tokio::task::spawn_blocking(move || emrlab_loadgen::run(plan, &options).unwrap())
+        .await
+        .unwrap();
+    // 300 arrivals in 3 s; the first second's ~100 (each answered within a millisecond or so)
+    // are gone, and the rate is over the 2 measured seconds.
+    let counted = outcome.summary.total().count();
+    assert!((195..=205).contains(&counted), "{counted} requests counted");
+    let result = emrlab_loadgen::result::RunResult::new(&scenario, &url, &outcome, time::OffsetDateTime::UNIX_EPOCH);
+    assert!(
+        (97.0..=103.0).contains(&result.totals.requests_per_second),
+        "{}",
+        result.totals.requests_per_second
+    );
+    assert_eq!(outcome.summary.timeline.iter().map(|s| s.requests).sum::<u64>(), 300);
+}
