@@ -65,6 +65,16 @@ fn increase(values: &[f64]) -> f64 {
     }
 }
 
+/// A refusal means the resource was full: the line (1.0), plus up to 1.0 more for one refusal a
+/// second or more, so that refusing more ranks higher without dwarfing every other signal.
+fn refusals(refused: f64, seconds: f64) -> f64 {
+    if refused > 0.0 {
+        1.0 + (refused / seconds.max(1e-9)).min(1.0)
+    } else {
+        0.0
+    }
+}
+
 fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len().max(1) as f64
 }
@@ -109,11 +119,7 @@ pub fn scraped(scraped: &[Scrape], from: f64, seconds: f64) -> Vec<Signal> {
                 "peak {:.0}, {refused:.0} refused by the bulkhead",
                 in_flight.iter().copied().fold(0.0, f64::max)
             ),
-            pressure: if refused > 0.0 {
-                1.0 + refused / seconds.max(1e-9)
-            } else {
-                0.0
-            },
+            pressure: refusals(refused, seconds),
         });
     }
     for (vendor, states) in gauge(&scrapes, "emrlab_emr_breaker_state", "vendor") {
@@ -136,11 +142,7 @@ pub fn scraped(scraped: &[Scrape], from: f64, seconds: f64) -> Vec<Signal> {
         signals.push(Signal {
             resource: "rate limit".into(),
             shown: format!("{:.1} rejections/s", limited / seconds.max(1e-9)),
-            pressure: if limited > 0.0 {
-                1.0 + limited / seconds.max(1e-9)
-            } else {
-                0.0
-            },
+            pressure: refusals(limited, seconds),
         });
     }
     let depth = gauge(&scrapes, "emrlab_sync_queue_depth", "component");
@@ -153,11 +155,7 @@ pub fn scraped(scraped: &[Scrape], from: f64, seconds: f64) -> Vec<Signal> {
         signals.push(Signal {
             resource: "sync queue".into(),
             shown: format!("peak depth {peak:.0}, {refused:.0} refused"),
-            pressure: if refused > 0.0 {
-                1.0 + refused / seconds.max(1e-9)
-            } else {
-                0.0
-            },
+            pressure: refusals(refused, seconds),
         });
     }
     signals

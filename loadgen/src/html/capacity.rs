@@ -148,7 +148,8 @@ fn curves(result: &CapacityResult, steps: &[&Step]) -> String {
             pressure
                 .entry(&g.resource)
                 .or_default()
-                .push((s.load, 100.0 * g.pressure));
+                // Capped, so that one signal far past its line does not flatten the others.
+                .push((s.load, (100.0 * g.pressure).min(300.0)));
         }
     }
     let mut signals: Vec<Series> = pressure
@@ -187,7 +188,7 @@ fn curves(result: &CapacityResult, steps: &[&Step]) -> String {
             series: throughput_vs_load,
         },
         Chart {
-            title: "Saturation signals against load (100% = saturated)".into(),
+            title: "Saturation signals against load (100% = saturated, capped at 300%)".into(),
             x: XAxis::Quantity(max_load, unit),
             y_desc: "% of saturation",
             y: YAxis::Number,
