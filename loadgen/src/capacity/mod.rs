@@ -187,14 +187,31 @@ pub fn run(
         stop,
         sustainable,
         first_saturated,
-        notes: notes(&watch),
+        notes: notes(&watch, &steps),
         steps,
     })
 }
 
-fn notes(watch: &cpu::Watch) -> Vec<String> {
+fn notes(watch: &cpu::Watch, steps: &[Step]) -> Vec<String> {
     let platform = watch.platform_names();
     let mut notes = Vec::new();
+    let others = steps
+        .iter()
+        .map(|s| {
+            let (machine, watched) = s.cpu.iter().fold((0.0, 0.0), |(m, w), u| match u.name.as_str() {
+                cpu::MACHINE => (m + u.cores, w),
+                _ => (m, w + u.cores),
+            });
+            machine - watched
+        })
+        .fold(0.0, f64::max);
+    // Half a core is more than this tool's own noise: someone else's work shared the machine.
+    if others > 0.5 {
+        notes.push(format!(
+            "processes outside the run used up to {others:.2} cores of this machine during a step: \
+             the figures are this shared machine's at that time"
+        ));
+    }
     if watch.target_in_process {
         notes.push("the target runs in the generator's process: its CPU is the generator's entry, as a whole".into());
     } else if platform.is_empty() {

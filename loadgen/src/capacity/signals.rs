@@ -170,19 +170,22 @@ pub fn cpu(usage: &[Usage], generator_cores: f64) -> Vec<Signal> {
         .iter()
         .map(|u| {
             let cores = if u.name == GENERATOR { generator_cores } else { cpus };
-            // On a shared machine a busy machine may be someone else's build: say whose it was.
-            let what = if u.name == MACHINE {
-                format!(
-                    "of {cpus:.0} busy, {:.2} outside the watched processes",
-                    (u.cores - watched).max(0.0)
+            // On a shared machine a busy machine may be someone else's build: the machine counts
+            // what the watched processes (platform, databases, generator) took of it, and says
+            // what the rest took.
+            let (used, what) = if u.name == MACHINE {
+                let others = (u.cores - watched).max(0.0);
+                (
+                    watched,
+                    format!("of {cpus:.0} by the watched processes, {others:.2} by others"),
                 )
             } else {
-                format!("of {cores:.0}")
+                (u.cores, format!("of {cores:.0}"))
             };
             Signal {
                 resource: format!("cpu {}", u.name),
-                shown: format!("{:.2} cores {what}", u.cores),
-                pressure: u.cores / (CPU_SATURATED * cores.max(1.0)),
+                shown: format!("{used:.2} cores {what}"),
+                pressure: used / (CPU_SATURATED * cores.max(1.0)),
             }
         })
         .collect()
