@@ -72,8 +72,15 @@ pub fn scenario(base: &Scenario, model: Model, load: f64, length: Duration) -> S
             rate: Some(load),
         },
     };
-    round_scenario(base, &over, None, length)
+    let mut scenario = round_scenario(base, &over, None, length);
+    // The measured part is over when the stages end; waiting out iterations mid-think (the
+    // clinical workflow allows 30 s) would spend a third of every step's time on nothing.
+    scenario.load.graceful_stop = scenario.load.graceful_stop.min(GRACEFUL_STOP);
+    scenario
 }
+
+/// The longest a step waits for its in-flight iterations after the stages.
+const GRACEFUL_STOP: Duration = Duration::from_secs(5);
 
 /// Runs one step at `load`.
 pub fn run(
