@@ -11,7 +11,10 @@ async fn stall_server(config: stall::Config) -> (String, tokio_util::sync::DropG
 }
 
 async fn run(scenario: Scenario, url: &str, workers: usize) -> Outcome {
-    let plan = Plan::compile(scenario, url).unwrap();
+    run_plan(Plan::compile(scenario, url).unwrap(), workers).await
+}
+
+async fn run_plan(plan: Plan, workers: usize) -> Outcome {
     let options = RunOptions {
         workers,
         progress: false,
@@ -245,16 +248,7 @@ async fn a_warm_up_is_left_out_of_the_counts_and_the_rate() {
     let scenario = ad_hoc("/", Some(100.0), Some(50), Duration::from_secs(3));
     let mut plan = Plan::compile(scenario.clone(), &url).unwrap();
     plan.warmup = Duration::from_secs(1);
-    let options = RunOptions {
-        workers: 2,
-        progress: false,
-        scrape: vec![],
-        scrape_every: Duration::from_secs(5),
-        started: None,
-    };
-    let outcome = tokio::task::spawn_blocking(move || emrlab_loadgen::run(plan, &options).unwrap())
-        .await
-        .unwrap();
+    let outcome = run_plan(plan, 2).await;
     // 300 arrivals in 3 s; the first second's ~100 (each answered within a millisecond or so)
     // are gone, and the rate is over the 2 measured seconds.
     let counted = outcome.summary.total().count();
