@@ -124,8 +124,9 @@ pub fn run(
     let usage = sampler.join().ok().flatten().unwrap_or_default();
     let outcome = outcome?;
     let result = RunResult::new(&scenario, target, &outcome, started_at);
-    let seconds = outcome.measured(&scenario).as_secs_f64();
-    let verdicts = slo.judge(&outcome.summary, outcome.measured(&scenario));
+    let span = outcome.measured(&scenario);
+    let seconds = span.as_secs_f64();
+    let verdicts = slo.judge(&outcome.summary, span);
     let generator_cores = options
         .workers
         .min(std::thread::available_parallelism().map_or(1, usize::from)) as f64;
