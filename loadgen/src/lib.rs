@@ -6,9 +6,10 @@
 //! (one thread each, VUs on a local runtime) → `vu` (one user's iterations, over `client`);
 //! `stats`, `thresholds`, `result`, `report` and `progress` measure and tell; `html` makes a
 //! report page from result files; `stall` is a target server with known behaviour; `builtin`
-//! holds the shipped scenarios.
+//! holds the shipped scenarios; `capacity` runs steps of increasing load to the breaking point.
 
 pub mod builtin;
+pub mod capacity;
 mod client;
 pub mod compare;
 pub mod device;

@@ -112,6 +112,9 @@ pub struct Plan {
     pub step_names: Vec<String>,
     pub thresholds: Vec<Threshold>,
     pub users: Option<UserPool>,
+    /// The first part of the run, whose requests the summary leaves out (a capacity step's
+    /// warm-up); the timeline keeps every second. Zero unless the caller sets it.
+    pub warmup: std::time::Duration,
 }
 
 impl Plan {
@@ -259,6 +262,7 @@ impl Plan {
             teardown,
             step_names: names,
             thresholds,
+            warmup: std::time::Duration::ZERO,
         })
     }
 

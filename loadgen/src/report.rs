@@ -136,6 +136,7 @@ mod tests {
             aborts: Default::default(),
             scraped: Vec::new(),
             workers: 1,
+            warmup: Duration::ZERO,
         };
         let scenario = crate::ad_hoc("/", None, Some(1), Duration::from_secs(1));
         let result = RunResult::new(&scenario, "http://x", &outcome, time::OffsetDateTime::UNIX_EPOCH);

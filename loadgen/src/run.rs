@@ -43,12 +43,20 @@ pub struct Outcome {
     pub aborts: Aborts,
     pub scraped: Vec<crate::scrape::Scrape>,
     pub workers: usize,
+    /// The plan's warm-up, left out of the summary.
+    pub warmup: Duration,
 }
 
 impl Outcome {
     /// Whether every threshold held.
     pub fn passed(&self) -> bool {
         self.verdicts.iter().all(|v| v.ok)
+    }
+
+    /// The stages' time the summary covers: the scenario's length (or less, if the run ended
+    /// early) after the warm-up.
+    pub fn measured(&self, scenario: &crate::Scenario) -> Duration {
+        scenario.duration().min(self.elapsed).saturating_sub(self.warmup)
     }
 }
 
@@ -150,16 +158,22 @@ pub fn run(plan: Plan, options: &RunOptions) -> std::io::Result<Outcome> {
             second
         })
         .collect();
-    let measured = plan.scenario.duration().min(elapsed);
-    let verdicts = plan.thresholds.iter().map(|t| t.evaluate(&summary, measured)).collect();
-    Ok(Outcome {
+    let mut outcome = Outcome {
         summary,
         elapsed,
-        verdicts,
+        verdicts: Vec::new(),
         aborts,
         scraped: scraper.finish(),
         workers,
-    })
+        warmup: plan.warmup,
+    };
+    let measured = outcome.measured(&plan.scenario);
+    outcome.verdicts = plan
+        .thresholds
+        .iter()
+        .map(|t| t.evaluate(&outcome.summary, measured))
+        .collect();
+    Ok(outcome)
 }
 
 /// Runs the scenario's teardown steps once, as a VU of their own, on a runtime of their own: the

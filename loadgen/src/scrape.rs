@@ -40,6 +40,37 @@ pub fn parse(text: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// `name{a="x",b="y"}` as its name and labels, with the exposition format's escapes (`\"`,
+/// `\\`, `\n`) undone.
+pub fn split(series: &str) -> (&str, Vec<(String, String)>) {
+    let Some((name, rest)) = series.split_once('{') else {
+        return (series, Vec::new());
+    };
+    let mut labels = Vec::new();
+    let mut chars = rest.chars().peekable();
+    loop {
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        let key = key.trim_start_matches(',').trim();
+        if key.is_empty() || key.starts_with('}') || chars.next() != Some('"') {
+            break;
+        }
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => break,
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(other) => value.push(other),
+                    None => break,
+                },
+                c => value.push(c),
+            }
+        }
+        labels.push((key.to_owned(), value));
+    }
+    (name, labels)
+}
+
 impl Scraper {
     /// Starts scraping `urls` every `every` (nothing when `urls` is empty).
     pub fn start(urls: Vec<String>, every: Duration) -> Self {
@@ -99,6 +130,17 @@ async fn scrape_loop(urls: Vec<String>, every: Duration, stop: CancellationToken
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn series_names_split_into_labels_with_escapes_undone() {
+        let (name, labels) = super::split(r#"m_total{cache="in\"proc",result="hit"}"#);
+        assert_eq!(name, "m_total");
+        assert_eq!(
+            labels,
+            [("cache".into(), "in\"proc".into()), ("result".into(), "hit".into())]
+        );
+        assert_eq!(super::split("plain"), ("plain", vec![]));
+    }
+
     #[test]
     fn series_are_read_and_buckets_skipped() {
         let text =

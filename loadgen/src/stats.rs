@@ -206,6 +206,14 @@ impl Recorder {
         (second, histogram)
     }
 
+    /// Forgets everything recorded so far but the current second's counters: the warm-up is over.
+    pub fn discard_totals(&mut self) {
+        for step in &mut self.steps {
+            *step = StepStats::new(&step.name);
+        }
+        (self.requests, self.iterations, self.dropped) = (0, 0, 0);
+    }
+
     /// What this worker measured, for merging.
     pub fn into_summary(self) -> Summary {
         Summary {

@@ -159,7 +159,12 @@ async fn tick_every_second(shared: Rc<Shared>, start: Instant, ticks: mpsc::Send
 /// Sends the current second to the coordinator and moves on to the next; false once it is gone.
 fn report_second(shared: &Shared, ticks: &mpsc::Sender<Tick>) -> bool {
     let t = shared.next_second.get();
-    let (second, histogram) = shared.recorder.borrow_mut().take_second(t, shared.busy.get());
+    let mut recorder = shared.recorder.borrow_mut();
+    let (second, histogram) = recorder.take_second(t, shared.busy.get());
+    if t + 1 == shared.plan.warmup.as_secs() {
+        recorder.discard_totals();
+    }
+    drop(recorder);
     shared.next_second.set(t + 1);
     ticks.send(Tick { second, histogram }).is_ok()
 }

@@ -11,7 +11,10 @@ async fn stall_server(config: stall::Config) -> (String, tokio_util::sync::DropG
 }
 
 async fn run(scenario: Scenario, url: &str, workers: usize) -> Outcome {
-    let plan = Plan::compile(scenario, url).unwrap();
+    run_plan(Plan::compile(scenario, url).unwrap(), workers).await
+}
+
+async fn run_plan(plan: Plan, workers: usize) -> Outcome {
     let options = RunOptions {
         workers,
         progress: false,
@@ -237,4 +240,24 @@ check = { status = [201] }
     assert!(!verdict("checks").ok && !outcome.passed());
     assert!(!verdict("checks:final check").ok && verdict("checks:load").ok);
     assert_eq!(outcome.summary.step("final check").unwrap().count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_up_is_left_out_of_the_counts_and_the_rate() {
+    let (url, _stop) = stall_server(stall::Config::default()).await;
+    let scenario = ad_hoc("/", Some(100.0), Some(50), Duration::from_secs(3));
+    let mut plan = Plan::compile(scenario.clone(), &url).unwrap();
+    plan.warmup = Duration::from_secs(1);
+    let outcome = run_plan(plan, 2).await;
+    // 300 arrivals in 3 s; the first second's ~100 (each answered within a millisecond or so)
+    // are gone, and the rate is over the 2 measured seconds.
+    let counted = outcome.summary.total().count();
+    assert!((195..=205).contains(&counted), "{counted} requests counted");
+    let result = emrlab_loadgen::result::RunResult::new(&scenario, &url, &outcome, time::OffsetDateTime::UNIX_EPOCH);
+    assert!(
+        (97.0..=103.0).contains(&result.totals.requests_per_second),
+        "{}",
+        result.totals.requests_per_second
+    );
+    assert_eq!(outcome.summary.timeline.iter().map(|s| s.requests).sum::<u64>(), 300);
 }

@@ -48,7 +48,7 @@ pub struct Args {
     quiet: bool,
 }
 
-fn load_scenario(name: &str) -> anyhow::Result<Scenario> {
+pub(super) fn load_scenario(name: &str) -> anyhow::Result<Scenario> {
     let (text, source) = match builtin::find(name) {
         Some(text) => (text.to_owned(), format!("{name} (built in)")),
         None => (

@@ -8,6 +8,7 @@ use serde::Serialize;
 use emrlab::PlatformConfig;
 
 mod backends;
+mod capacity;
 mod compare;
 mod config;
 mod db;
@@ -54,6 +55,9 @@ enum Command {
     Serve(serve::Args),
     /// Drive load at a system (this one or any other) and report honest percentiles.
     Load(load::Args),
+    /// Find how much load a system sustains under an SLO, and what saturates first: steps of
+    /// increasing load (a search, or `--sweep`); exit 99 if the SLO breaks at the first step.
+    Capacity(capacity::Args),
     /// Compare two result files request by request; exit 99 on a regression.
     Compare(compare::Args),
     /// Run a lab or an experiment file: baseline and candidate knob sets in interleaved rounds,
@@ -157,6 +161,14 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         });
     }
+    if let Some(Command::Capacity(args)) = &cli.command {
+        // The load engine runs its own worker threads and runtimes; it needs none here.
+        drop(runtime);
+        return capacity::run(args).unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        });
+    }
     if let Some(Command::Experiment(args)) = &cli.command {
         // The experiment starts its own stack and runtimes; the load engine needs none here.
         drop(runtime);
@@ -205,7 +217,12 @@ pub fn main() -> ExitCode {
             Some(Command::Db { command }) => db::run(&cli, command).await,
             Some(Command::Config { command }) => config::run(&cli, command),
             Some(
-                Command::Load(_) | Command::Compare(_) | Command::Report(_) | Command::Experiment(_) | Command::Labs(_),
+                Command::Load(_)
+                | Command::Capacity(_)
+                | Command::Compare(_)
+                | Command::Report(_)
+                | Command::Experiment(_)
+                | Command::Labs(_),
             ) => Ok(()),
         }
     });

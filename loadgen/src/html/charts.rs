@@ -85,6 +85,8 @@ pub enum XAxis {
     Seconds(f64),
     /// `log10(1 / (1 - p))` for percentile `p`, up to this many nines (HdrHistogram's plots).
     Percentile(f64),
+    /// A quantity from 0 up to this much, in the unit named (a capacity step's load, a throughput).
+    Quantity(f64, &'static str),
 }
 
 /// How y values read.
@@ -152,6 +154,7 @@ fn draw(chart: &Chart, out: &mut String) -> Result<(), Box<dyn std::error::Error
     let (x_range, x_labels, x_desc) = match chart.x {
         XAxis::Seconds(max) => (0.0..max.max(1.0), 12, "seconds since the start"),
         XAxis::Percentile(nines) => (0.0..nines.max(1.0), nines.max(1.0) as usize + 1, "percentile"),
+        XAxis::Quantity(max, unit) => (0.0..(max * 1.05).max(1.0), 10, unit),
     };
     let root = SVGBackend::with_string(out, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
@@ -165,6 +168,7 @@ fn draw(chart: &Chart, out: &mut String) -> Result<(), Box<dyn std::error::Error
     let x_format = |x: &f64| match chart.x {
         XAxis::Seconds(_) => format!("{x:.0}"),
         XAxis::Percentile(_) => percentile_label(*x),
+        XAxis::Quantity(..) => number(*x),
     };
     let y_format = |y: &f64| match chart.y {
         YAxis::Number => number(*y),

@@ -6,12 +6,13 @@
 //! Layout: this module holds the page; `tables` the run, machine, knobs and per-request tables;
 //! `verdicts` thresholds, checks, status classes and aborts; `timeline` the client-side charts
 //! (latency, throughput, VUs, the percentile distribution); `server` the charts of the metrics
-//! scraped from the target; `charts` draws one chart.
+//! scraped from the target; `charts` draws one chart; `capacity` is a capacity run's page.
 
 use std::fmt::Write;
 
 use crate::result::RunResult;
 
+pub mod capacity;
 mod charts;
 mod server;
 mod tables;

@@ -12,7 +12,7 @@ use super::{
     esc,
     timeline::{label, seconds},
 };
-use crate::result::RunResult;
+use crate::{result::RunResult, scrape::split};
 
 /// Group value → `(t, value)` at each scrape that had it.
 type Lines = BTreeMap<String, Vec<(f64, f64)>>;
@@ -224,52 +224,10 @@ fn per_interval(numerator: &Lines, denominator: &Lines, scale: f64) -> Lines {
         .collect()
 }
 
-/// `name{a="x",b="y"}` as its name and labels, with the exposition format's escapes (`\"`,
-/// `\\`, `\n`) undone.
-fn split(series: &str) -> (&str, Vec<(String, String)>) {
-    let Some((name, rest)) = series.split_once('{') else {
-        return (series, Vec::new());
-    };
-    let mut labels = Vec::new();
-    let mut chars = rest.chars().peekable();
-    loop {
-        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
-        let key = key.trim_start_matches(',').trim();
-        if key.is_empty() || key.starts_with('}') || chars.next() != Some('"') {
-            break;
-        }
-        let mut value = String::new();
-        while let Some(c) = chars.next() {
-            match c {
-                '"' => break,
-                '\\' => match chars.next() {
-                    Some('n') => value.push('\n'),
-                    Some(other) => value.push(other),
-                    None => break,
-                },
-                c => value.push(c),
-            }
-        }
-        labels.push((key.to_owned(), value));
-    }
-    (name, labels)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::scrape::Scrape;
-
-    #[test]
-    fn series_names_split_into_labels_with_escapes_undone() {
-        let (name, labels) = split(r#"m_total{cache="in\"proc",result="hit"}"#);
-        assert_eq!(name, "m_total");
-        assert_eq!(
-            labels,
-            [("cache".into(), "in\"proc".into()), ("result".into(), "hit".into())]
-        );
-        assert_eq!(split("plain"), ("plain", vec![]));
-    }
 
     #[test]
     fn counters_become_per_interval_ratios_and_means() {

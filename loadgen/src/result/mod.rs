@@ -242,7 +242,7 @@ impl RunResult {
     /// The result of a finished run.
     pub fn new(scenario: &Scenario, target: &str, outcome: &Outcome, started_at: time::OffsetDateTime) -> Self {
         let total = outcome.summary.total();
-        let measured = scenario.duration().min(outcome.elapsed).as_secs_f64().max(1e-9);
+        let measured = outcome.measured(scenario).as_secs_f64().max(1e-9);
         Self {
             format: FORMAT.to_owned(),
             scenario: scenario.clone(),
