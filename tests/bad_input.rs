@@ -187,3 +187,45 @@ async fn unknown_ids_routes_and_methods_get_json_errors() {
         assert_eq!(response.json::<Value>().await.unwrap()["error"], code, "{url}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creates_whose_clients_give_up_midway_leave_the_database_writable() {
+    let app = support::spawn_with(support::Backend::Sqlite, |cfg| {
+        cfg.gateway.rate_limit.kind = emrlab_gateway::config::LimitKind::Off
+    })
+    .await
+    .unwrap();
+    let token = app.login("nurse.0001").await;
+    let patient = app.some_patient(&token).await;
+    // Clients that hang up at every point of a create: the gateway drops the request, and with it
+    // the task service's, some of them inside the write. A patient batch first says how long a
+    // create takes here, so the impatient ones give up all along that span.
+    let create = |timeout: Option<std::time::Duration>| {
+        let mut request = app
+            .http
+            .post(app.url("/api/v1/tasks"))
+            .bearer_auth(&token)
+            .json(&json!({"title": "impatient", "patient_id": patient}));
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
+        request.send()
+    };
+    let started = std::time::Instant::now();
+    futures::future::join_all((0..16).map(|_| create(None))).await;
+    let span = started.elapsed().as_micros() as u64;
+    for round in 0..25u64 {
+        let batch = (0..16u64).map(|i| {
+            create(Some(std::time::Duration::from_micros(
+                1 + span * (i * 25 + round) / 400,
+            )))
+        });
+        futures::future::join_all(batch).await;
+    }
+    for _ in 0..3 {
+        let ok = app
+            .post(&token, "/api/v1/tasks", json!({"title": "ok", "patient_id": patient}))
+            .await;
+        assert_eq!(ok.status(), StatusCode::CREATED, "{}", ok.text().await.unwrap());
+    }
+}

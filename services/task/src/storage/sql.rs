@@ -194,13 +194,12 @@ macro_rules! sql_task_store {
                 // The task and its audit row in one call that is a transaction by itself
                 // (`create`): one round trip, and one hand-off to SQLite's connection thread
                 // while the write lock is held, instead of three.
-                let mut w = self.db.write_call().await?;
-                let inserted = sqlx::query($create)
+                let query = sqlx::query($create)
                     .bind(actor.org.0)
                     .bind(task.id.0)
                     .bind(task.patient_id)
-                    .bind(&task.title)
-                    .bind(&task.description)
+                    .bind(task.title.clone())
+                    .bind(task.description.clone())
                     .bind(task.status.as_str())
                     .bind(task.priority.as_str())
                     .bind(task.assignee_id)
@@ -211,14 +210,21 @@ macro_rules! sql_task_store {
                     .bind(task.version)
                     .bind(audit_id)
                     .bind(actor.user.0)
-                    .bind(after)
-                    .execute(&mut *w.conn)
-                    .await;
-                if inserted.is_err() {
-                    w.failed();
-                } else {
-                    drop(w);
-                }
+                    .bind(after);
+                // On its own task: a request dropped mid-call (its client went away) must not
+                // stop the call between SQLite's BEGIN and COMMIT, which would pool a connection
+                // inside a transaction that holds the file's write lock.
+                let db = self.db.clone();
+                let inserted = tokio::spawn(async move {
+                    let mut w = db.write_call().await?;
+                    let inserted = query.execute(&mut *w.conn).await;
+                    if inserted.is_err() {
+                        w.failed();
+                    }
+                    inserted
+                })
+                .await
+                .map_err(|e| emrlab_common::error::ApiError::internal(&e))?;
                 match inserted {
                     Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
                         let mut conn = self.db.acquire().await?;
