@@ -3,6 +3,8 @@
 //! `TEST_DATABASE_URL` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use emrlab::PlatformConfig;
 use serde_json::Value;
 
@@ -31,13 +33,7 @@ async fn seeded(postgres: bool) -> Option<Seeded> {
 
 /// Runs `emrlab <args>` against the database; its stdout, failing the test on a non-zero exit.
 async fn emrlab(db: &Seeded, args: &[&str]) -> String {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_emrlab"));
-    // The configuration refuses EMRLAB_ variables it does not know, and CI sets one of its own.
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("EMRLAB_") {
-            command.env_remove(name);
-        }
-    }
+    let mut command = support::emrlab_command();
     command
         .arg("--data-dir")
         .arg(db.dir.path())

@@ -7,7 +7,7 @@ mod support;
 use std::{
     collections::HashMap,
     io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
+    process::{Child, Stdio},
     sync::mpsc,
     time::Duration,
 };
@@ -40,7 +40,7 @@ fn start(data: &tempfile::TempDir) -> Split {
          [vendors.cerner.latency]\nkind = \"fixed\"\nmedian = \"0s\"\n",
     )
     .unwrap();
-    let mut parent = Command::new(env!("CARGO_BIN_EXE_emrlab"))
+    let mut parent = support::emrlab_command()
         .arg("--config")
         .arg(&config)
         .arg("--data-dir")
@@ -64,11 +64,17 @@ fn start(data: &tempfile::TempDir) -> Split {
             }
         });
     }
-    let (mut urls, mut pids) = (HashMap::new(), HashMap::new());
+    // The readers hold the only senders: the channel ends when the process's output does.
+    drop(send);
+    let (mut urls, mut pids, mut said) = (HashMap::new(), HashMap::new(), Vec::new());
     loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(120))
-            .expect("emrlab up --split printed no banner within 2 minutes");
+        let line = lines.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|e| {
+            panic!(
+                "emrlab up --split printed no banner ({e}); it said:\n{}",
+                said.join("\n")
+            )
+        });
+        said.push(line.clone());
         if line == "Ctrl-C stops it." {
             break;
         }

@@ -122,6 +122,18 @@ pub fn ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The `emrlab` binary under test, without this process's `EMRLAB_` variables: the
+/// configuration refuses ones it does not know, and CI sets one of its own.
+pub fn emrlab_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_emrlab"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("EMRLAB_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// Polls `check` until it returns `Some`, failing after `deadline`.
 pub async fn eventually<T, F, Fut>(deadline: Duration, mut check: F) -> T
 where

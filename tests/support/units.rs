@@ -87,13 +87,7 @@ pub async fn execute(app: &TestApp, postgres: &'static str, sqlite: &'static str
 
 /// `emrlab verify` against the app's database: its exit success and its output.
 pub fn verify_cli(app: &TestApp) -> (bool, String) {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_emrlab"));
-    // The configuration refuses EMRLAB_ variables it does not know, and CI sets one of its own.
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("EMRLAB_") {
-            command.env_remove(name);
-        }
-    }
+    let mut command = super::emrlab_command();
     let output = command
         .arg("--data-dir")
         .arg(app.data_dir())
