@@ -16,7 +16,13 @@ die() { echo "rootfs: $*" >&2; exit 1; }
 out=$1
 mirror=${2:-http://deb.debian.org/debian}
 [[ $EUID -eq 0 ]] || die "debootstrap needs root"
-command -v debootstrap >/dev/null || die "debootstrap is missing: apt-get install debootstrap"
+if ! command -v debootstrap >/dev/null; then
+    # Debian's package, like the rest of what the project installs for itself (scripts/pg-up).
+    echo "rootfs: installing debootstrap" >&2
+    { apt-get update -qq -o DPkg::Lock::Timeout=300 &&
+        apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends debootstrap; } >&2 ||
+        die "apt-get install debootstrap failed"
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/emrlab-rootfs.XXXXXX")
 trap 'rm -rf -- "$work"' EXIT
