@@ -158,10 +158,16 @@ pub async fn method_not_allowed() -> ApiError {
 /// Whether a database error means the database could not be reached (rather than a query
 /// failing): [`ApiError::storage`] makes it a 503.
 pub fn unreachable(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
-    )
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        // A pooled connection told by a stopping or crashed server that it is ending (class 57:
+        // "terminating connection due to unexpected postmaster exit", shutdown, cannot connect
+        // now) or one whose connection failed (class 08) before the socket closed.
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+        _ => false,
+    }
 }
 
 /// SQLITE_BUSY or SQLITE_LOCKED (any extended code): another process (`emrlab up --split`)
@@ -179,6 +185,59 @@ fn sqlite_busy(error: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server's error as PostgreSQL reports it: a SQLSTATE and a message.
+    #[derive(Debug)]
+    struct ServerSays(&'static str, &'static str);
+
+    impl std::fmt::Display for ServerSays {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.1)
+        }
+    }
+
+    impl std::error::Error for ServerSays {}
+
+    impl sqlx::error::DatabaseError for ServerSays {
+        fn message(&self) -> &str {
+            self.1
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    #[test]
+    fn a_server_ending_its_connections_is_a_503_to_retry_and_a_refused_statement_a_500() {
+        // What a pooled connection reads when PostgreSQL stops or crashes under it (the socket
+        // may close first instead: that is the I/O case above).
+        for (code, message) in [
+            ("57P01", "terminating connection due to unexpected postmaster exit"),
+            ("57P03", "the database system is starting up"),
+            ("08006", "connection failure"),
+        ] {
+            let e = ApiError::storage(sqlx::Error::Database(Box::new(ServerSays(code, message))));
+            assert_eq!(
+                (e.status, e.body.error),
+                (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
+                "{code}"
+            );
+        }
+        let refused = ApiError::storage(sqlx::Error::Database(Box::new(ServerSays("42P01", "no such table"))));
+        assert_eq!(refused.status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
 
     #[tokio::test]
     async fn a_sqlite_file_locked_by_another_writer_past_the_busy_timeout_is_a_503_to_retry() {
