@@ -110,16 +110,22 @@ impl<DB: Database> Db<DB> {
         self.begin_write_as("BEGIN").await
     }
 
+    /// SQLite: the process-wide write lock of this database file, held until dropped.
+    async fn lock_writes(&self) -> Option<OwnedMutexGuard<()>> {
+        match &self.write_lock {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        }
+    }
+
     /// A connection for a call that is atomic by itself: a single statement on PostgreSQL, or
     /// on SQLite a batch that starts with `BEGIN IMMEDIATE` and ends with `COMMIT`. Against
     /// [`Self::begin_write`] it saves two round trips (BEGIN, COMMIT) and, on SQLite, two hand-offs
     /// to the connection's thread while the write lock is held: the lock's hold time is what
-    /// bounds SQLite's write throughput.
+    /// bounds SQLite's write throughput. Run the call where it cannot be dropped half-way (its
+    /// own task): dropped between BEGIN and COMMIT it would pool a connection holding the lock.
     pub async fn write_call(&self) -> Result<WriteCall<DB>, sqlx::Error> {
-        let lock = match &self.write_lock {
-            Some(lock) => Some(lock.clone().lock_owned().await),
-            None => None,
-        };
+        let lock = self.lock_writes().await;
         let conn = self.acquire().await?;
         Ok(WriteCall { conn, _lock: lock })
     }
@@ -132,10 +138,7 @@ impl<DB: Database> Db<DB> {
     }
 
     async fn begin_write_as(&self, postgres: &'static str) -> Result<WriteTx<DB>, sqlx::Error> {
-        let lock = match &self.write_lock {
-            Some(lock) => Some(lock.clone().lock_owned().await),
-            None => None,
-        };
+        let lock = self.lock_writes().await;
         let conn = self.acquire().await?;
         // SQLite's deferred BEGIN would take the write lock only at the first write and could then
         // fail with SQLITE_BUSY at once; IMMEDIATE takes it up front, where busy_timeout applies.
@@ -243,10 +246,7 @@ impl AnyDb {
         match self {
             Self::Postgres(db) => sqlx::migrate!("../../migrations/postgres").run(&db.pool()).await?,
             Self::Sqlite(db) => {
-                let _guard = match &db.write_lock {
-                    Some(lock) => Some(lock.clone().lock_owned().await),
-                    None => None,
-                };
+                let _guard = db.lock_writes().await;
                 sqlx::migrate!("../../migrations/sqlite").run(&db.pool()).await?
             }
         }
