@@ -1,7 +1,7 @@
 //! `GET /api/v1/openapi.json`: the public API's OpenAPI 3.1 description.
 //!
 //! Kept as a document rather than derived from handlers because the gateway links no service
-//! code; `tests/openapi.rs` keeps it equal to the routes the running stack answers.
+//! code; `tests/openapi/` keeps it equal to the routes the running stack answers.
 
 use axum::{http::header, response::IntoResponse};
 

@@ -87,16 +87,16 @@ macro_rules! on_both_backends {
             #[allow(unused_imports)]
             use super::*;
 
-            async fn body($app: support::TestApp) $body
+            async fn body($app: $crate::support::TestApp) $body
 
             #[tokio::test]
             async fn sqlite() {
-                body(support::spawn_app().await).await;
+                body($crate::support::spawn_app().await).await;
             }
 
             #[tokio::test]
             async fn postgres() {
-                if let Some(app) = support::spawn_with(support::Backend::Postgres, |_| {}).await {
+                if let Some(app) = $crate::support::spawn_with($crate::support::Backend::Postgres, |_| {}).await {
                     body(app).await;
                 }
             }

@@ -83,6 +83,9 @@ pub struct FirstSaturated {
     pub load: f64,
     pub resource: String,
     pub shown: String,
+    /// The knobs to try next against this resource, and where to look for its cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// The capacity result file (`--out`).
@@ -169,6 +172,7 @@ pub fn run(
             load: s.load,
             resource: signal.resource.clone(),
             shown: signal.shown.clone(),
+            next: signals::next_step(&signal.resource).map(str::to_owned),
         })
     });
     Ok(CapacityResult {
@@ -319,6 +323,9 @@ impl CapacityResult {
                     "\nfirst saturated resource: {} ({}) at {:.0} {unit}",
                     f.resource, f.shown, f.load
                 );
+                if let Some(next) = &f.next {
+                    let _ = write!(words, "\nto try next: {next}");
+                }
             }
             None => words.push_str("\nno resource saturated in the loads tried"),
         }

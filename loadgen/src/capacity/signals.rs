@@ -161,6 +161,41 @@ pub fn scraped(scraped: &[Scrape], from: f64, seconds: f64) -> Vec<Signal> {
     signals
 }
 
+/// What to try against a saturated resource: the knobs that act on it, and where its cause shows.
+/// None for the generator's own CPU: that is the generator's limit, not the platform's.
+pub fn next_step(resource: &str) -> Option<&'static str> {
+    const HINTS: [(&str, &str); 7] = [
+        ("cpu generator", ""),
+        (
+            "db ",
+            "db.pool_size (more connections), or shorten what holds them: the step's slowest requests \
+             and `emrlab db report` name the statements",
+        ),
+        (
+            "vendor in flight",
+            "emr.max_in_flight (a larger bulkhead), or fewer vendor calls: emr.cache, emr.dedup",
+        ),
+        (
+            "breaker",
+            "the vendor is failing: its knobs (vendors.*) and emr.breaker.*",
+        ),
+        (
+            "rate limit",
+            "gateway.rate_limit.per_second and .burst, or gateway.rate_limit.key",
+        ),
+        ("sync queue", "sync.queue_capacity, or sync.mode = inline"),
+        (
+            "cpu ",
+            "less work per request (caches: dashboard.source, emr.cache), or more cores",
+        ),
+    ];
+    HINTS
+        .iter()
+        .find(|(prefix, _)| resource.starts_with(prefix))
+        .map(|(_, hint)| *hint)
+        .filter(|hint| !hint.is_empty())
+}
+
 /// CPU signals: each platform process and the machine against every core of it; the generator
 /// against the cores its worker threads can use.
 pub fn cpu(usage: &[Usage], generator_cores: f64) -> Vec<Signal> {
@@ -230,5 +265,16 @@ mod tests {
         assert!(of("breaker epic").saturated());
         assert_eq!(of("breaker epic").shown, "not closed in 1 of 2 scrapes");
         assert!(!of("rate limit").saturated(), "the counter did not move while measured");
+    }
+
+    #[test]
+    fn a_saturated_resource_names_the_knobs_to_try_and_the_generator_none() {
+        let next = |r: &str| next_step(r).unwrap_or("none");
+        assert!(next("db acquire wait task").starts_with("db.pool_size"));
+        assert!(next("db pool sync").starts_with("db.pool_size"));
+        assert!(next("vendor in flight epic").contains("emr.max_in_flight"));
+        assert!(next("rate limit").contains("gateway.rate_limit.per_second"));
+        assert!(next("cpu emrlab up (pid 7)").contains("dashboard.source"));
+        assert_eq!(next("cpu generator (this process)"), "none");
     }
 }
