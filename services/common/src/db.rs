@@ -42,24 +42,6 @@ pub struct WriteTx<DB: Database> {
     _lock: Option<OwnedMutexGuard<()>>,
 }
 
-/// A connection for one call that is a whole write transaction by itself (see
-/// [`Db::write_call`]); on SQLite it holds the process-wide write lock until dropped.
-pub struct WriteCall<DB: Database> {
-    pub conn: PoolConnection<DB>,
-    _lock: Option<OwnedMutexGuard<()>>,
-}
-
-impl<DB: Database> WriteCall<DB> {
-    /// After the call failed: on SQLite the batch may have stopped between its `BEGIN` and its
-    /// `COMMIT`, so the connection is closed (which rolls back) rather than pooled mid-transaction.
-    /// On PostgreSQL a failed single statement leaves nothing open.
-    pub fn failed(mut self) {
-        if self._lock.is_some() {
-            self.conn.close_on_drop();
-        }
-    }
-}
-
 impl<DB: Database> Db<DB> {
     fn build_pool(options: &<DB::Connection as sqlx::Connection>::Options, cfg: &DbConfig) -> Pool<DB> {
         let level = if cfg.log_statements {
@@ -118,16 +100,33 @@ impl<DB: Database> Db<DB> {
         }
     }
 
-    /// A connection for a call that is atomic by itself: a single statement on PostgreSQL, or
-    /// on SQLite a batch that starts with `BEGIN IMMEDIATE` and ends with `COMMIT`. Against
+    /// Executes a call that is atomic by itself: a single statement on PostgreSQL, or on SQLite
+    /// a batch that starts with `BEGIN IMMEDIATE` and ends with `COMMIT`. Against
     /// [`Self::begin_write`] it saves two round trips (BEGIN, COMMIT) and, on SQLite, two hand-offs
     /// to the connection's thread while the write lock is held: the lock's hold time is what
-    /// bounds SQLite's write throughput. Run the call where it cannot be dropped half-way (its
-    /// own task): dropped between BEGIN and COMMIT it would pool a connection holding the lock.
-    pub async fn write_call(&self) -> Result<WriteCall<DB>, sqlx::Error> {
-        let lock = self.lock_writes().await;
-        let conn = self.acquire().await?;
-        Ok(WriteCall { conn, _lock: lock })
+    /// bounds SQLite's write throughput. The call runs on its own task, so a request dropped
+    /// half-way (its client went away) cannot stop it between BEGIN and COMMIT; and after a
+    /// failure the SQLite connection is closed, which rolls back, rather than pooled mid-batch.
+    pub async fn execute_atomic(
+        self: &Arc<Self>,
+        query: sqlx::query::Query<'static, DB, <DB as Database>::Arguments>,
+    ) -> Result<DB::QueryResult, sqlx::Error>
+    where
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+        <DB as Database>::Arguments: sqlx::IntoArguments<DB> + Send,
+    {
+        let db = Arc::clone(self);
+        let call = tokio::spawn(async move {
+            let lock = db.lock_writes().await;
+            let mut conn = db.acquire().await?;
+            let done = query.execute(&mut *conn).await;
+            if done.is_err() && lock.is_some() {
+                conn.close_on_drop();
+            }
+            done
+        });
+        // A panic in the call is the only way to get here without its answer.
+        call.await.unwrap_or(Err(sqlx::Error::WorkerCrashed))
     }
 
     /// A write transaction at SERIALIZABLE isolation: its commit can fail with SQLSTATE 40001

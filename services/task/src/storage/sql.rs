@@ -211,20 +211,7 @@ macro_rules! sql_task_store {
                     .bind(audit_id)
                     .bind(actor.user.0)
                     .bind(after);
-                // On its own task: a request dropped mid-call (its client went away) must not
-                // stop the call between SQLite's BEGIN and COMMIT, which would pool a connection
-                // inside a transaction that holds the file's write lock.
-                let db = self.db.clone();
-                let inserted = tokio::spawn(async move {
-                    let mut w = db.write_call().await?;
-                    let inserted = query.execute(&mut *w.conn).await;
-                    if inserted.is_err() {
-                        w.failed();
-                    }
-                    inserted
-                })
-                .await
-                .map_err(|e| emrlab_common::error::ApiError::internal(&e))?;
+                let inserted = self.db.execute_atomic(query).await;
                 match inserted {
                     Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
                         let mut conn = self.db.acquire().await?;

@@ -1,6 +1,6 @@
 //! The task store on SQLite: instants are integer microseconds, documents JSON text, `LIKE` is
 //! already case-insensitive for ASCII, and writes are serialised by the write lock of
-//! [`emrlab_common::db::Db::begin_write`] (and `write_call`), so no row lock is needed.
+//! [`emrlab_common::db::Db::begin_write`] (and `execute_atomic`), so no row lock is needed.
 
 use emrlab_common::db::{from_micros, to_micros};
 use sqlx::Sqlite;
