@@ -168,8 +168,8 @@ pub fn next_step(resource: &str) -> Option<&'static str> {
         ("cpu generator", ""),
         (
             "db ",
-            "db.pool_size (more connections), or shorten what holds them: the step's slowest requests \
-             and `emrlab db report` name the statements",
+            "db.pool_size (more connections), or shorten what holds them: the slowest requests of the \
+             step in the HTML report, and `emrlab db report` for the statements",
         ),
         (
             "vendor in flight",
