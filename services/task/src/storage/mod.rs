@@ -1,6 +1,6 @@
 //! What the task service needs from a database, and its one SQL implementation, expanded for
 //! PostgreSQL and SQLite by [`sql_task_store!`] so both backends run the same statements.
-//! Both pass `tests/store_contract.rs`.
+//! Both pass `tests/store_contract/`.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
