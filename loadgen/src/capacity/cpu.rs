@@ -18,6 +18,16 @@ pub struct Usage {
     pub cores: f64,
 }
 
+/// Of a step's usage: the cores the watched processes (platform, databases, generator) took
+/// together, and the cores the rest of the machine took besides.
+pub fn watched_and_others(usage: &[Usage]) -> (f64, f64) {
+    let (machine, watched) = usage.iter().fold((0.0, 0.0), |(m, w), u| match u.name.as_str() {
+        MACHINE => (m + u.cores, w),
+        _ => (m, w + u.cores),
+    });
+    (watched, (machine - watched).max(0.0))
+}
+
 /// Cumulative CPU ticks at one instant: per watched name, per pid; and the machine's busy and
 /// total ticks (all cores).
 #[derive(Debug, Clone, Default)]
@@ -275,5 +285,21 @@ mod tests {
         let used = usage(&before, &after, 1.0);
         assert!(used.iter().any(|u| u.name == GENERATOR && u.cores > 0.0), "{used:?}");
         assert!(used.iter().any(|u| u.name == MACHINE), "{used:?}");
+    }
+
+    #[test]
+    fn the_machine_less_the_watched_processes_is_what_others_took() {
+        let of = |name: &str, cores: f64| Usage {
+            name: name.into(),
+            cores,
+        };
+        let usage = [of(MACHINE, 1.5), of("emrlab up", 0.9), of(GENERATOR, 0.3)];
+        let (watched, others) = watched_and_others(&usage);
+        assert!(
+            (watched - 1.2).abs() < 1e-9 && (others - 0.3).abs() < 1e-9,
+            "{watched} {others}"
+        );
+        // Samples taken a tick apart can make the watched sum exceed the machine: nobody else.
+        assert_eq!(watched_and_others(&[of(MACHINE, 1.0), of("emrlab up", 1.1)]).1, 0.0);
     }
 }

@@ -201,13 +201,7 @@ fn notes(watch: &cpu::Watch, steps: &[Step]) -> Vec<String> {
     let mut notes = Vec::new();
     let others = steps
         .iter()
-        .map(|s| {
-            let (machine, watched) = s.cpu.iter().fold((0.0, 0.0), |(m, w), u| match u.name.as_str() {
-                cpu::MACHINE => (m + u.cores, w),
-                _ => (m, w + u.cores),
-            });
-            machine - watched
-        })
+        .map(|s| cpu::watched_and_others(&s.cpu).1)
         .fold(0.0, f64::max);
     // Half a core is more than this tool's own noise: someone else's work shared the machine.
     if others > 0.5 {

@@ -200,7 +200,7 @@ pub fn next_step(resource: &str) -> Option<&'static str> {
 /// against the cores its worker threads can use.
 pub fn cpu(usage: &[Usage], generator_cores: f64) -> Vec<Signal> {
     let cpus = std::thread::available_parallelism().map_or(1, usize::from) as f64;
-    let watched: f64 = usage.iter().filter(|u| u.name != MACHINE).map(|u| u.cores).sum();
+    let (watched, others) = super::cpu::watched_and_others(usage);
     usage
         .iter()
         .map(|u| {
@@ -209,7 +209,6 @@ pub fn cpu(usage: &[Usage], generator_cores: f64) -> Vec<Signal> {
             // what the watched processes (platform, databases, generator) took of it, and says
             // what the rest took.
             let (used, what) = if u.name == MACHINE {
-                let others = (u.cores - watched).max(0.0);
                 (
                     watched,
                     format!("of {cpus:.0} by the watched processes, {others:.2} by others"),
