@@ -14,6 +14,9 @@
 #   outage    PostgreSQL killed: the gateway answers 503 with a JSON error within the database
 #             acquire timeout (db.acquire_timeout, 5 s; the gateway waits 60 s for a service)
 #   recovery  PostgreSQL started again: a login, a read and a write all succeed within 60 s
+#   pgbouncer the task service again, through PgBouncer in transaction mode (profile pgbouncer,
+#             3 server connections): 8 clients create, read and update 240 tasks, all succeed,
+#             and PgBouncer's own statistics count their transactions
 # The stack is always taken down with its volumes (trap EXIT). The gateway is published on 8080
 # and Prometheus on 9090, or on free ports when those are taken (printed).
 #
@@ -315,6 +318,63 @@ phase_recovery() {
     done
 }
 
+phase_pgbouncer() {
+    local xacts
+    # --no-deps: only the task service is pointed at PgBouncer; the others keep PostgreSQL.
+    EMRLAB_DATABASE_URL=postgres://emrlab:emrlab@pgbouncer:6432/emrlab PGBOUNCER_POOL_SIZE=3 compose --profile pgbouncer up -d --no-build --no-deps \
+        pgbouncer task >"$tmp/pgbouncer.log" 2>&1 || { cat "$tmp/pgbouncer.log" >&2; return 1; }
+    local deadline=$((SECONDS + 60))
+    until [[ $(docker inspect -f '{{.State.Health.Status}}' "$(compose ps -q task)" 2>/dev/null) == healthy ]]; do
+        ((SECONDS < deadline)) || { say "the task service is not healthy through PgBouncer after 60 s"; return 1; }
+        sleep 1
+    done
+    python3 - "$gateway" "$patient" <<'PY' || return 1
+import json, sys, urllib.request, urllib.error
+from concurrent.futures import ThreadPoolExecutor
+base, patient = sys.argv[1:]
+def call(method, path, body=None, token=None):
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = "Bearer " + token
+    req = urllib.request.Request(base + path, method=method, headers=headers,
+                                 data=json.dumps(body).encode() if body else None)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()[:200]
+def client(n):
+    # A login each: the gateway limits requests per token (burst 100), and 30 journeys are 90.
+    status, login = call("POST", "/api/v1/auth/login", {"username": "nurse.0001", "password": "emrlab"})
+    if status != 200:
+        return [f"login: {status} {login}"]
+    token, failures = login["access_token"], []
+    for i in range(30):
+        status, task = call("POST", "/api/v1/tasks", {"title": f"through PgBouncer {n}.{i}", "patient_id": patient}, token)
+        if status != 201:
+            failures.append(f"create: {status} {task}")
+            continue
+        status, read = call("GET", f"/api/v1/tasks/{task['id']}", token=token)
+        if status != 200 or read["title"] != task["title"]:
+            failures.append(f"read: {status} {read}")
+            continue
+        status, done = call("PUT", f"/api/v1/tasks/{task['id']}", {"status": "in_progress", "version": read["version"]}, token)
+        if status != 200:
+            failures.append(f"update: {status} {done}")
+    return failures
+with ThreadPoolExecutor(8) as pool:
+    failures = [f for fs in pool.map(client, range(8)) for f in fs]
+print(f"e2e: through PgBouncer: 240 journeys, {len(failures)} failed" + (f"; first: {failures[0]}" if failures else ""), file=sys.stderr)
+sys.exit(1 if failures else 0)
+PY
+    # PgBouncer's admin console, from the postgres container's psql; the column by its name.
+    xacts=$(compose exec -T postgres psql -A -F ' ' postgres://emrlab:emrlab@pgbouncer:6432/pgbouncer \
+        -c 'SHOW STATS' 2>/dev/null |
+        awk 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "total_xact_count") c = i } $1 == "emrlab" { print $c }')
+    say "PgBouncer counted ${xacts:-no} transactions on database emrlab"
+    [[ $xacts =~ ^[0-9]+$ ]] && ((xacts >= 720)) || { say "expected PgBouncer to count at least 720"; return 1; }
+}
+
 say "project $project, binary $binary"
 phase images phase_images
 phase up phase_up
@@ -324,6 +384,7 @@ phase emr phase_emr
 phase metrics phase_metrics
 phase outage phase_outage
 phase recovery phase_recovery
+phase pgbouncer phase_pgbouncer
 if ((${#failed[@]})); then
     say "failed: ${failed[*]}"
     exit 1

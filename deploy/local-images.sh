@@ -10,7 +10,8 @@
 #      rootfs.sh, so the slow part (about 1.5 min) runs once per machine and script version;
 #   2. `docker import` of it as emrlab-local/bookworm:<hash> (skipped when present);
 #   3. on that base, from Debian packages: emrlab-local/postgres:15 (pg_stat_statements
-#      preloaded), emrlab-local/redis:7, emrlab-local/prometheus:2, emrlab-local/pgbouncer:1.18;
+#      preloaded), emrlab-local/redis:7, emrlab-local/prometheus:2, emrlab-local/pgbouncer:1.24
+#      (Debian 13's package: transaction mode needs 1.21+, see pgbouncer.Dockerfile);
 #      and emrlab-local/emrlab:latest from the root Dockerfile's `prebuilt` stage with the host's
 #      binary (--binary, default target/release/emrlab: build it first with
 #      `cargo build --release`);
@@ -84,7 +85,7 @@ pids=()
 build emrlab-local/postgres:15 "$images/postgres.Dockerfile" "$images" & pids+=($!)
 build emrlab-local/redis:7 "$images/redis.Dockerfile" "$images" & pids+=($!)
 build emrlab-local/prometheus:2 "$images/prometheus.Dockerfile" "$images" & pids+=($!)
-build emrlab-local/pgbouncer:1.18 "$images/pgbouncer.Dockerfile" "$images" & pids+=($!)
+build emrlab-local/pgbouncer:1.24 "$images/pgbouncer.Dockerfile" "$images" & pids+=($!)
 failures=0
 for pid in "${pids[@]}"; do wait "$pid" || failures=$((failures + 1)); done
 ((failures == 0)) || die "$failures image build(s) failed (see above)"
@@ -107,7 +108,7 @@ EMRLAB_IMAGE=emrlab-local/emrlab:latest
 POSTGRES_IMAGE=emrlab-local/postgres:15
 REDIS_IMAGE=emrlab-local/redis:7
 PROMETHEUS_IMAGE=emrlab-local/prometheus:2
-PGBOUNCER_IMAGE=emrlab-local/pgbouncer:1.18
+PGBOUNCER_IMAGE=emrlab-local/pgbouncer:1.24
 ENV
 step "wrote $env_file:"
 grep -v '^#' "$env_file"

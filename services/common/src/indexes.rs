@@ -24,8 +24,9 @@ pub enum IndexSet {
 }
 
 const CREATE: &str = "CREATE INDEX IF NOT EXISTS ";
-/// Any number; it only has to be the same in every task service on one database.
-const LOCK_KEY: i64 = 0x656d_726c_6162_6978;
+/// The session advisory lock [`apply`] builds and drops under (as `pg_locks` shows it): any
+/// number, the same in every task service on one database.
+pub const LOCK_KEY: i64 = 0x656d_726c_6162_6978;
 
 /// (name, statement) of every index in the set.
 pub fn definitions() -> Vec<(&'static str, &'static str)> {
@@ -83,6 +84,12 @@ pub async fn apply(db: &AnyDb, set: IndexSet) -> Result<(), sqlx::Error> {
     match db {
         AnyDb::Postgres(db) => {
             let mut conn = db.acquire().await?;
+            if postgres_already_at(&mut conn, set).await? {
+                for statement in analyze(set) {
+                    sqlx::query(AssertSqlSafe(statement)).execute(&mut *conn).await?;
+                }
+                return Ok(());
+            }
             sqlx::query("SELECT pg_advisory_lock($1)")
                 .bind(LOCK_KEY)
                 .execute(&mut *conn)
@@ -132,6 +139,25 @@ pub async fn apply(db: &AnyDb, set: IndexSet) -> Result<(), sqlx::Error> {
             w.tx.commit().await
         }
     }
+}
+
+/// Whether the database is at `set` already, with no invalid index of it: then nothing is built
+/// or dropped and the advisory lock is not taken. It is a session lock, which a transaction-mode
+/// pooler (PgBouncer) may leave held on one of its server connections: a task service starting
+/// through one must not need it.
+async fn postgres_already_at(conn: &mut sqlx::PgConnection, set: IndexSet) -> Result<bool, sqlx::Error> {
+    let existing: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT c.relname::text, i.indisvalid FROM pg_index i \
+         JOIN pg_class c ON c.oid = i.indexrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema()",
+    )
+    .fetch_all(conn)
+    .await?;
+    let state = |name: &str| existing.iter().find(|(n, _)| n == name).map(|(_, valid)| *valid);
+    Ok(definitions().into_iter().all(|(name, _)| match set {
+        IndexSet::Seed => state(name) == Some(true),
+        IndexSet::None => state(name).is_none(),
+    }))
 }
 
 /// Applies `db.indexes` as configured now and again whenever `changes` brings another value;
