@@ -8,6 +8,8 @@
 #   images    deploy/local-images.sh (the debootstrap rootfs is cached: seconds when warm)
 #   up        docker-compose up -d under a project name of its own
 #   healthy   every container healthy and the seed job exited 0, within 180 s
+#   limits    every container runs under the CPU and memory limit the compose file gives it
+#             (docker inspect: HostConfig.NanoCpus and HostConfig.Memory)
 #   api       log in through the gateway (nurse.0001 / emrlab), create a task and read it back
 #   emr       a patient through the EMR service, from a simulated vendor
 #   metrics   Prometheus scrapes every emrlab component (up == 1) and holds their series
@@ -212,6 +214,17 @@ phase_healthy() {
     done
 }
 
+phase_limits() {
+    local id name cpus memory unlimited=()
+    for id in $(compose ps -q); do
+        read -r name cpus memory < <(docker inspect -f '{{.Name}} {{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}' "$id")
+        name=${name#/}
+        say "limits: $name: $(awk -v n="$cpus" 'BEGIN { printf "%.2f", n / 1e9 }') CPUs, $((memory / 1048576)) MiB"
+        ((cpus > 0 && memory > 0)) || unlimited+=("$name")
+    done
+    ((${#unlimited[@]} == 0)) || { say "no CPU or memory limit on: ${unlimited[*]}"; return 1; }
+}
+
 phase_api() {
     local id title="e2e $project"
     login || return 1
@@ -379,6 +392,7 @@ say "project $project, binary $binary"
 phase images phase_images
 phase up phase_up
 phase healthy phase_healthy
+phase limits phase_limits
 phase api phase_api
 phase emr phase_emr
 phase metrics phase_metrics
