@@ -334,8 +334,9 @@ phase_recovery() {
 phase_pgbouncer() {
     local xacts
     # --no-deps: only the task service is pointed at PgBouncer; the others keep PostgreSQL.
-    EMRLAB_DATABASE_URL=postgres://emrlab:emrlab@pgbouncer:6432/emrlab PGBOUNCER_POOL_SIZE=3 compose --profile pgbouncer up -d --no-build --no-deps \
-        pgbouncer task >"$tmp/pgbouncer.log" 2>&1 || { cat "$tmp/pgbouncer.log" >&2; return 1; }
+    EMRLAB_DATABASE_URL=postgres://emrlab:emrlab@pgbouncer:6432/emrlab PGBOUNCER_POOL_SIZE=3 \
+        compose --profile pgbouncer up -d --no-build --no-deps pgbouncer task >"$tmp/pgbouncer.log" 2>&1 ||
+        { cat "$tmp/pgbouncer.log" >&2; return 1; }
     local deadline=$((SECONDS + 60))
     until [[ $(docker inspect -f '{{.State.Health.Status}}' "$(compose ps -q task)" 2>/dev/null) == healthy ]]; do
         ((SECONDS < deadline)) || { say "the task service is not healthy through PgBouncer after 60 s"; return 1; }

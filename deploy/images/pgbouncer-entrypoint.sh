@@ -3,9 +3,8 @@
 # command. The variables are edoburu/pgbouncer's, so docker-compose.yml works with either image:
 #   DB_HOST (required), DB_PORT 5432, DB_USER, DB_PASSWORD, DB_NAME (default: every database),
 #   POOL_MODE transaction, AUTH_TYPE scram-sha-256, LISTEN_ADDR 0.0.0.0, LISTEN_PORT 6432,
-#   MAX_CLIENT_CONN 500,
-#   DEFAULT_POOL_SIZE 20, MAX_PREPARED_STATEMENTS 200 (PgBouncer 1.21+: prepared statements in
-#   transaction mode; 0 turns the tracking off).
+#   MAX_CLIENT_CONN 500, DEFAULT_POOL_SIZE 20, MAX_PREPARED_STATEMENTS 200 (PgBouncer 1.21+:
+#   prepared statements in transaction mode; 0 turns the tracking off).
 set -Eeuo pipefail
 
 : "${DB_HOST:?set DB_HOST: the PostgreSQL server}"

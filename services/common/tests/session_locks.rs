@@ -44,7 +44,7 @@ async fn an_up_to_date_database_starts_while_another_session_holds_the_schema_lo
         .unwrap();
 
     // A change still takes the lock: dropping the indexes queues behind the holder.
-    let drop = tokio::spawn({
+    let dropping = tokio::spawn({
         let db = db.clone();
         async move { indexes::apply(&db, IndexSet::None).await }
     });
@@ -61,7 +61,10 @@ async fn an_up_to_date_database_starts_while_another_session_holds_the_schema_lo
         if waiting > 0 {
             break;
         }
-        assert!(!drop.is_finished(), "dropping the indexes did not wait for their lock");
+        assert!(
+            !dropping.is_finished(),
+            "dropping the indexes did not wait for their lock"
+        );
         assert!(
             tokio::time::Instant::now() < deadline,
             "dropping the indexes never asked for their lock"
@@ -69,6 +72,10 @@ async fn an_up_to_date_database_starts_while_another_session_holds_the_schema_lo
         tokio::task::yield_now().await;
     }
     holder.close().await.unwrap();
-    tokio::time::timeout(DEADLINE, drop).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(DEADLINE, dropping)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert!(indexes::present(&db).await.unwrap().is_empty());
 }
