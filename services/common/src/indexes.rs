@@ -96,17 +96,9 @@ pub async fn apply(db: &AnyDb, set: IndexSet) -> Result<(), sqlx::Error> {
                 .await?;
             let result = async {
                 if set == IndexSet::Seed {
-                    let invalid: Vec<String> = sqlx::query_scalar(
-                        "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
-                         WHERE NOT i.indisvalid",
-                    )
-                    .fetch_all(&mut *conn)
-                    .await?;
-                    for name in definitions()
-                        .into_iter()
-                        .map(|(n, _)| n)
-                        .filter(|n| invalid.iter().any(|i| i == n))
-                    {
+                    let states = postgres_index_states(&mut conn).await?;
+                    let invalid = |name: &str| states.iter().any(|(n, valid)| n == name && !valid);
+                    for name in definitions().into_iter().map(|(n, _)| n).filter(|n| invalid(n)) {
                         sqlx::query(AssertSqlSafe(format!("DROP INDEX CONCURRENTLY IF EXISTS {name}")))
                             .execute(&mut *conn)
                             .await?;
@@ -146,18 +138,24 @@ pub async fn apply(db: &AnyDb, set: IndexSet) -> Result<(), sqlx::Error> {
 /// pooler (PgBouncer) may leave held on one of its server connections: a task service starting
 /// through one must not need it.
 async fn postgres_already_at(conn: &mut sqlx::PgConnection, set: IndexSet) -> Result<bool, sqlx::Error> {
-    let existing: Vec<(String, bool)> = sqlx::query_as(
-        "SELECT c.relname::text, i.indisvalid FROM pg_index i \
-         JOIN pg_class c ON c.oid = i.indexrelid \
-         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema()",
-    )
-    .fetch_all(conn)
-    .await?;
+    let existing = postgres_index_states(conn).await?;
     let state = |name: &str| existing.iter().find(|(n, _)| n == name).map(|(_, valid)| *valid);
     Ok(definitions().into_iter().all(|(name, _)| match set {
         IndexSet::Seed => state(name) == Some(true),
         IndexSet::None => state(name).is_none(),
     }))
+}
+
+/// Every index of the current schema by name, and whether it is valid (a build that failed half
+/// way leaves an invalid one).
+async fn postgres_index_states(conn: &mut sqlx::PgConnection) -> Result<Vec<(String, bool)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.relname::text, i.indisvalid FROM pg_index i \
+         JOIN pg_class c ON c.oid = i.indexrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema()",
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// Applies `db.indexes` as configured now and again whenever `changes` brings another value;
