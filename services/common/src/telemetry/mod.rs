@@ -12,7 +12,7 @@ use std::{
 use opentelemetry::{global, trace::TracerProvider as _};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
-use tracing_subscriber::{EnvFilter, Layer, fmt, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{EnvFilter, Layer, filter::Targets, fmt, layer::SubscriberExt, util::SubscriberInitExt};
 
 pub use propagation::{annotate, client_span, event, inject, record_failure, record_status, send, server_span};
 
@@ -111,8 +111,37 @@ pub fn init() {
 /// Logging with another default than [`init`]'s (`RUST_LOG` still wins): commands that run the
 /// platform under their own output (an experiment's rounds) keep it to warnings.
 pub fn init_with(default_filter: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let _ = fmt().with_env_filter(filter).with_target(false).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(log_filter(default_filter))
+        .with(fmt::layer().with_target(false))
+        .try_init();
+}
+
+/// `RUST_LOG` (else `default_filter`) as a static [`Targets`] filter unless it filters on spans
+/// (`[request{route=…}]=debug`): an [`EnvFilter`] takes a read lock on every span enter and exit
+/// (several per request), which only span directives need.
+fn log_filter<S>(default_filter: &str) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    let from_env = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
+    directives_filter(from_env.as_deref().unwrap_or(default_filter), default_filter)
+}
+
+/// [`log_filter`] for the given directives. Span directives, and directives [`Targets`] cannot
+/// parse, get the [`EnvFilter`] as before (`default_filter` when it cannot parse them either).
+fn directives_filter<S>(directives: &str, default_filter: &str) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    if !directives.contains('[')
+        && let Ok(targets) = directives.parse::<Targets>()
+    {
+        return targets.boxed();
+    }
+    EnvFilter::try_new(directives)
+        .unwrap_or_else(|_| EnvFilter::new(default_filter))
+        .boxed()
 }
 
 /// For tests: a subscriber only when `TEST_LOG` is set, so passing tests stay quiet.
@@ -178,6 +207,7 @@ pub fn install(default_filter: &str, export: Option<Export>) -> Result<Telemetry
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, atomic::AtomicUsize};
 
     #[test]
     fn an_empty_endpoint_switches_export_off_and_a_base_url_gets_the_traces_path() {
@@ -188,5 +218,46 @@ mod tests {
         assert_eq!(base.traces_url(), "http://otel-collector:4318/v1/traces");
         let full = Export::to(Some("http://collector:4318/v1/traces"), "emrlab").unwrap();
         assert_eq!(full.traces_url(), "http://collector:4318/v1/traces");
+    }
+
+    /// Counts the events that get through the filter below it.
+    struct Count(Arc<AtomicUsize>);
+
+    impl<S: tracing::Subscriber> Layer<S> for Count {
+        fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many of the events `emit` sends get through `directives`.
+    fn passed(directives: &str, emit: impl FnOnce()) -> usize {
+        let count = Arc::new(AtomicUsize::new(0));
+        let subscriber = tracing_subscriber::registry()
+            .with(directives_filter(directives, "error"))
+            .with(Count(count.clone()));
+        tracing::subscriber::with_default(subscriber, emit);
+        count.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn rust_log_targets_levels_and_span_directives_all_still_filter() {
+        let targets = "warn,emrlab_common::telemetry=debug";
+        assert_eq!(passed(targets, || tracing::debug!("ours")), 1);
+        assert_eq!(passed(targets, || tracing::trace!("ours, too verbose")), 0);
+        assert_eq!(passed(targets, || tracing::debug!(target: "hyper", "theirs")), 0);
+        assert_eq!(passed(targets, || tracing::warn!(target: "hyper", "theirs")), 1);
+
+        let spans = "warn,[request{route=/a}]=debug";
+        let inside =
+            |route: &'static str| move || tracing::info_span!("request", route).in_scope(|| tracing::debug!("inside"));
+        assert_eq!(passed(spans, inside("/a")), 1);
+        assert_eq!(passed(spans, inside("/b")), 0);
+
+        assert_eq!(
+            passed("not a = filter = at all", || tracing::warn!("warn")),
+            0,
+            "falls back to the default"
+        );
+        assert_eq!(passed("not a = filter = at all", || tracing::error!("error")), 1);
     }
 }

@@ -25,13 +25,15 @@ pub fn server_span<B>(component: &'static str, req: &Request<B>) -> Span {
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    // The otel.* fields stay empty, and out of the log lines, unless spans are exported.
+    // The otel.* fields stay empty, and out of the log lines, unless spans are exported. Display
+    // (`%`), not Debug: the log layer formats the fields of every request's span as it opens, and
+    // Debug escapes strings character by character.
     let span = tracing::info_span!(
         "request",
-        component,
-        request_id = id,
+        component = %component,
+        request_id = %id,
         method = %req.method(),
-        route,
+        route = %route,
         otel.name = Empty,
         otel.kind = Empty,
         otel.status_code = Empty,
