@@ -25,13 +25,14 @@ pub fn server_span<B>(component: &'static str, req: &Request<B>) -> Span {
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    // The otel.* fields stay empty, and out of the log lines, unless spans are exported. Display
-    // (`%`), not Debug: the log layer formats the fields of every request's span as it opens, and
-    // Debug escapes strings character by character.
+    // The otel.* fields stay empty, and out of the log lines, unless spans are exported. Ours
+    // are recorded with Display (`%`): the log layer formats every request span's fields as it
+    // opens, and Debug escapes strings character by character. Not the request id, which the
+    // client chose: escaped and quoted, it cannot pass for other fields of the log line.
     let span = tracing::info_span!(
         "request",
         component = %component,
-        request_id = %id,
+        request_id = id,
         method = %req.method(),
         route = %route,
         otel.name = Empty,
