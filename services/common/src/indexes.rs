@@ -84,44 +84,22 @@ pub async fn apply(db: &AnyDb, set: IndexSet) -> Result<(), sqlx::Error> {
     match db {
         AnyDb::Postgres(db) => {
             let mut conn = db.acquire().await?;
-            if postgres_already_at(&mut conn, set).await? {
-                for statement in analyze(set) {
-                    sqlx::query(AssertSqlSafe(statement)).execute(&mut *conn).await?;
-                }
-                return Ok(());
+            if !postgres_already_at(&mut conn, set).await? {
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(LOCK_KEY)
+                    .execute(&mut *conn)
+                    .await?;
+                let built = postgres_build(&mut conn, set).await;
+                sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(LOCK_KEY)
+                    .execute(&mut *conn)
+                    .await?;
+                built?;
             }
-            sqlx::query("SELECT pg_advisory_lock($1)")
-                .bind(LOCK_KEY)
-                .execute(&mut *conn)
-                .await?;
-            let result = async {
-                if set == IndexSet::Seed {
-                    let states = postgres_index_states(&mut conn).await?;
-                    let invalid = |name: &str| states.iter().any(|(n, valid)| n == name && !valid);
-                    for name in definitions().into_iter().map(|(n, _)| n).filter(|n| invalid(n)) {
-                        sqlx::query(AssertSqlSafe(format!("DROP INDEX CONCURRENTLY IF EXISTS {name}")))
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                }
-                let partitioned: Vec<String> =
-                    sqlx::query_scalar("SELECT relname::text FROM pg_class WHERE relkind = 'p'")
-                        .fetch_all(&mut *conn)
-                        .await?;
-                for statement in statements(set, |table| !partitioned.iter().any(|p| p == table)) {
-                    sqlx::query(AssertSqlSafe(statement)).execute(&mut *conn).await?;
-                }
-                for statement in analyze(set) {
-                    sqlx::query(AssertSqlSafe(statement)).execute(&mut *conn).await?;
-                }
-                Ok::<_, sqlx::Error>(())
+            for statement in analyze(set) {
+                sqlx::query(AssertSqlSafe(statement)).execute(&mut *conn).await?;
             }
-            .await;
-            sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(LOCK_KEY)
-                .execute(&mut *conn)
-                .await?;
-            result
+            Ok(())
         }
         AnyDb::Sqlite(db) => {
             let mut w = db.begin_write().await?;
@@ -131,6 +109,27 @@ pub async fn apply(db: &AnyDb, set: IndexSet) -> Result<(), sqlx::Error> {
             w.tx.commit().await
         }
     }
+}
+
+/// Under the lock: drops what a failed build left invalid, then creates or drops the set's
+/// indexes, CONCURRENTLY except on partitioned tables (see [`statements`]).
+async fn postgres_build(conn: &mut sqlx::PgConnection, set: IndexSet) -> Result<(), sqlx::Error> {
+    if set == IndexSet::Seed {
+        let states = postgres_index_states(conn).await?;
+        let invalid = |name: &str| states.iter().any(|(n, valid)| n == name && !valid);
+        for name in definitions().into_iter().map(|(n, _)| n).filter(|n| invalid(n)) {
+            sqlx::query(AssertSqlSafe(format!("DROP INDEX CONCURRENTLY IF EXISTS {name}")))
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    let partitioned: Vec<String> = sqlx::query_scalar("SELECT relname::text FROM pg_class WHERE relkind = 'p'")
+        .fetch_all(&mut *conn)
+        .await?;
+    for statement in statements(set, |table| !partitioned.iter().any(|p| p == table)) {
+        sqlx::query(AssertSqlSafe(statement)).execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Whether the database is at `set` already, with no invalid index of it: then nothing is built
@@ -189,11 +188,11 @@ pub fn follow<T: Send + Sync + 'static>(
 /// Which of the set's indexes exist now, by name.
 pub async fn present(db: &AnyDb) -> Result<Vec<String>, sqlx::Error> {
     let names: Vec<String> = match db {
-        AnyDb::Postgres(db) => {
-            sqlx::query_scalar("SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema()")
-                .fetch_all(&mut *db.acquire().await?)
-                .await?
-        }
+        AnyDb::Postgres(db) => postgres_index_states(&mut *db.acquire().await?)
+            .await?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect(),
         AnyDb::Sqlite(db) => {
             sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'index'")
                 .fetch_all(&mut *db.acquire().await?)
