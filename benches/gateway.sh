@@ -26,6 +26,7 @@ DURATION=${BENCH_DURATION:-15}
 WARMUP=${BENCH_WARMUP:-3}
 THREADS=${BENCH_THREADS:-2}
 READ_TARGET=0.15     # gateway read req/s ÷ hello req/s
+REF_HELLO=100000     # hello-world req/s on the 2-core machine the targets were set on (DEVELOPERS.md)
 CREATE_RATIO=0.5     # gateway creates/s ÷ pgbench TPS (PostgreSQL)
 CREATE_ABS=2000      # creates/s on each database
 START_DEADLINE=180   # seconds for a server (incl. seeding) to answer
@@ -202,6 +203,9 @@ printf "$tfmt" ------------------------------------------------------ ----------
     printf "$tfmt" "C    gateway creates/s (SQLite)" "${RPS[C]}" ">= $CREATE_ABS" "$(verdict "${RPS[C]}" "$CREATE_ABS")"
     printf "$tfmt" "F    gateway creates/s (PostgreSQL)" "${RPS[F]}" ">= $CREATE_ABS" "$(verdict "${RPS[F]}" "$CREATE_ABS")"
 }
+echo
+echo "The absolute goals (C, F) were set on a 2-core machine whose hello-world (A) does about $REF_HELLO"
+echo "req/s; this one does $(ratio "${RPS[A]}" "$REF_HELLO") of that (pgbench, row E, is this machine's PostgreSQL ceiling for F)."
 
 if ((${#BROKEN[@]})); then
     echo
