@@ -3,8 +3,7 @@
 //! PostgreSQL is the production backend; SQLite (a file in the data directory, WAL mode) is the
 //! embedded default. Each component owns its pool, so `db.pool_size` means "per component" on both.
 //! A pool is replaced, not resized, when a knob changes: the new pool serves new requests at once
-//! and the old one closes after its checked-out connections come back. On SQLite each component
-//! also has one writer connection, beside the pool, through which all its writes go.
+//! and the old one closes after its checked-out connections come back.
 
 use std::{
     collections::HashMap,
@@ -35,12 +34,6 @@ pub struct Db<DB: Database> {
     pool: ArcSwap<Pool<DB>>,
     /// SQLite only: writers in one process queue here instead of failing with SQLITE_BUSY.
     write_lock: Option<Arc<Mutex<()>>>,
-    /// SQLite only: a pool of one connection that every write of this component goes through.
-    /// SQLite writes one transaction at a time anyway, and a connection empties its page cache
-    /// whenever another connection has committed: writes that rotated through the pool re-read
-    /// the tables' B-tree pages on most of them (~25 % less CPU per create, benches/README.md).
-    /// It also keeps queued writes from taking the readers' connections.
-    writer: Option<ArcSwap<Pool<DB>>>,
 }
 
 /// A write transaction; on SQLite it also holds the process-wide write lock until dropped.
@@ -75,23 +68,8 @@ impl<DB: Database> Db<DB> {
         Pool::clone(&self.pool.load())
     }
 
-    fn build_writer(options: &<DB::Connection as sqlx::Connection>::Options, cfg: &DbConfig) -> Pool<DB> {
-        Self::build_pool(
-            options,
-            &DbConfig {
-                pool_size: 1,
-                ..cfg.clone()
-            },
-        )
-    }
-
-    /// Replaces the pool (and on SQLite the writer) with ones built from `cfg`; the old ones
-    /// drain in the background.
+    /// Replaces the pool with one built from `cfg`; the old one drains in the background.
     pub fn reconfigure(&self, cfg: &DbConfig) {
-        if let Some(writer) = &self.writer {
-            let old = writer.swap(Arc::new(Self::build_writer(&self.options, cfg)));
-            tokio::spawn(async move { old.close().await });
-        }
         let old = self.pool.swap(Arc::new(Self::build_pool(&self.options, cfg)));
         tracing::info!(
             component = self.component,
@@ -103,21 +81,8 @@ impl<DB: Database> Db<DB> {
 
     /// A pooled connection; the wait is recorded as `emrlab_db_pool_acquire_duration_seconds`.
     pub async fn acquire(&self) -> Result<PoolConnection<DB>, sqlx::Error> {
-        self.timed_acquire(self.pool()).await
-    }
-
-    /// The connection to write through: on SQLite the writer (take the write lock first), on
-    /// PostgreSQL a pooled one.
-    async fn acquire_write(&self) -> Result<PoolConnection<DB>, sqlx::Error> {
-        match &self.writer {
-            Some(writer) => self.timed_acquire(Pool::clone(&writer.load())).await,
-            None => self.acquire().await,
-        }
-    }
-
-    async fn timed_acquire(&self, pool: Pool<DB>) -> Result<PoolConnection<DB>, sqlx::Error> {
         let started = Instant::now();
-        let conn = pool.acquire().await;
+        let conn = self.pool().acquire().await;
         metrics::histogram!(names::DB_ACQUIRE, "component" => self.component).record(started.elapsed());
         conn
     }
@@ -153,7 +118,7 @@ impl<DB: Database> Db<DB> {
         let db = Arc::clone(self);
         let call = tokio::spawn(async move {
             let lock = db.lock_writes().await;
-            let mut conn = db.acquire_write().await?;
+            let mut conn = db.acquire().await?;
             let done = query.execute(&mut *conn).await;
             if done.is_err() && lock.is_some() {
                 conn.close_on_drop();
@@ -173,7 +138,7 @@ impl<DB: Database> Db<DB> {
 
     async fn begin_write_as(&self, postgres: &'static str) -> Result<WriteTx<DB>, sqlx::Error> {
         let lock = self.lock_writes().await;
-        let conn = self.acquire_write().await?;
+        let conn = self.acquire().await?;
         // SQLite's deferred BEGIN would take the write lock only at the first write and could then
         // fail with SQLITE_BUSY at once; IMMEDIATE takes it up front, where busy_timeout applies.
         let statement = if lock.is_some() { "BEGIN IMMEDIATE" } else { postgres };
@@ -271,7 +236,6 @@ impl AnyDb {
                 options,
                 pool: ArcSwap::from_pointee(pool),
                 write_lock: None,
-                writer: None,
             });
             watch_gauges(&db);
             Ok(Self::Postgres(db))
@@ -283,14 +247,12 @@ impl AnyDb {
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true);
             let pool = Db::<Sqlite>::build_pool(&options, cfg);
-            let writer = Db::<Sqlite>::build_writer(&options, cfg);
             let lock = Some(sqlite_write_lock(url));
             let db = Arc::new(Db {
                 component,
                 options,
                 pool: ArcSwap::from_pointee(pool),
                 write_lock: lock,
-                writer: Some(ArcSwap::from_pointee(writer)),
             });
             watch_gauges(&db);
             Ok(Self::Sqlite(db))
@@ -373,16 +335,11 @@ impl AnyDb {
         });
     }
 
-    /// Closes the pool, and the writer on SQLite (at shutdown).
+    /// Closes the pool (at shutdown).
     pub async fn close(&self) {
         match self {
             Self::Postgres(db) => db.pool().close().await,
-            Self::Sqlite(db) => {
-                if let Some(writer) = &db.writer {
-                    writer.load().close().await;
-                }
-                db.pool().close().await
-            }
+            Self::Sqlite(db) => db.pool().close().await,
         }
     }
 }
