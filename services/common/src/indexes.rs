@@ -5,7 +5,7 @@
 //! race. On SQLite, in one write transaction.
 
 use serde::{Deserialize, Serialize};
-use sqlx::AssertSqlSafe;
+use sqlx::{AssertSqlSafe, Connection};
 
 use crate::db::AnyDb;
 
@@ -24,8 +24,8 @@ pub enum IndexSet {
 }
 
 const CREATE: &str = "CREATE INDEX IF NOT EXISTS ";
-/// The session advisory lock [`apply`] builds and drops under (as `pg_locks` shows it): any
-/// number, the same in every task service on one database.
+/// The advisory lock [`apply`] builds and drops under (as `pg_locks` shows it): any number, the
+/// same in every task service on one database.
 pub const LOCK_KEY: i64 = 0x656d_726c_6162_6978;
 
 /// (name, statement) of every index in the set.
@@ -85,16 +85,23 @@ pub async fn apply(db: &AnyDb, set: IndexSet) -> Result<(), sqlx::Error> {
         AnyDb::Postgres(db) => {
             let mut conn = db.acquire().await?;
             if !postgres_already_at(&mut conn, set).await? {
-                sqlx::query("SELECT pg_advisory_lock($1)")
+                // CONCURRENTLY refuses a transaction block, so the lock is held by a transaction
+                // on a connection of its own (outside the pool, which may have one connection):
+                // a transaction-mode pooler keeps a transaction on one server connection, and the
+                // lock goes with it when it ends or its connection drops, whatever happens to the
+                // build. A session lock's unlock could reach another server connection than its
+                // lock and leave it held there for good.
+                let mut holder = sqlx::PgConnection::connect_with(&db.connect_options()).await?;
+                let mut lock = holder.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(LOCK_KEY)
-                    .execute(&mut *conn)
+                    .execute(&mut *lock)
                     .await?;
                 let built = postgres_build(&mut conn, set).await;
-                sqlx::query("SELECT pg_advisory_unlock($1)")
-                    .bind(LOCK_KEY)
-                    .execute(&mut *conn)
-                    .await?;
+                let released = lock.commit().await;
                 built?;
+                released?;
+                holder.close().await?;
             }
             for statement in analyze(set) {
                 sqlx::query(AssertSqlSafe(statement)).execute(&mut *conn).await?;
@@ -133,9 +140,8 @@ async fn postgres_build(conn: &mut sqlx::PgConnection, set: IndexSet) -> Result<
 }
 
 /// Whether the database is at `set` already, with no invalid index of it: then nothing is built
-/// or dropped and the advisory lock is not taken. It is a session lock, which a transaction-mode
-/// pooler (PgBouncer) may leave held on one of its server connections: a task service starting
-/// through one must not need it.
+/// or dropped, and neither the lock nor its connection is taken (every task service asks at
+/// start-up).
 async fn postgres_already_at(conn: &mut sqlx::PgConnection, set: IndexSet) -> Result<bool, sqlx::Error> {
     let existing = postgres_index_states(conn).await?;
     let state = |name: &str| existing.iter().find(|(n, _)| n == name).map(|(_, valid)| *valid);

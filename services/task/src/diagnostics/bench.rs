@@ -4,8 +4,7 @@
 //! when a query fails or the run is interrupted with Ctrl-C.
 //!
 //! Ctrl-C is noticed between statements, never by dropping one half way: an index switch
-//! dropped while it held its advisory lock would leave the lock on a pooled connection, and the
-//! restore would then wait for it forever.
+//! dropped half way would leave its statement running on the server while the restore starts.
 
 use std::{
     sync::{
