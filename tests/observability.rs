@@ -55,3 +55,27 @@ async fn health_and_readiness_answer_without_a_token() {
         assert!(ready.json::<Value>().await.unwrap()["status"] == "ready");
     }
 }
+
+/// A client's own request id comes back (and goes on to the services); one too long or with
+/// anything but visible ASCII is replaced by a generated one.
+#[tokio::test]
+async fn a_clients_request_id_is_kept_when_usable_and_replaced_when_not() {
+    let app = support::spawn_app().await;
+    let id_for = |sent: String| {
+        let request = app
+            .http
+            .get(format!("{}/health", app.base))
+            .header("x-request-id", sent);
+        async move {
+            let response = request.send().await.unwrap();
+            response.headers()["x-request-id"].to_str().unwrap().to_owned()
+        }
+    };
+    let usable = format!("ward-7/{}", "a".repeat(121));
+    assert_eq!(id_for(usable.clone()).await, usable);
+    for unusable in ["a".repeat(129), "ward 7".to_owned(), "ward\t7".to_owned()] {
+        let got = id_for(unusable.clone()).await;
+        assert_ne!(got, unusable);
+        assert!(uuid::Uuid::parse_str(&got).is_ok(), "{got} is not a generated id");
+    }
+}

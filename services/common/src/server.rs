@@ -187,6 +187,24 @@ pub fn with_common_layers(
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::map_request(drop_unusable_request_id))
+}
+
+/// Longest `x-request-id` a client may choose. The id goes into every log line and span of the
+/// request and to every upstream, so a longer one, or one with anything but visible ASCII, is
+/// replaced by a generated one.
+const MAX_REQUEST_ID: usize = 128;
+
+async fn drop_unusable_request_id(mut req: Request) -> Request {
+    let unusable = req
+        .headers()
+        .get_all(&REQUEST_ID)
+        .iter()
+        .any(|id| id.len() > MAX_REQUEST_ID || !id.as_bytes().iter().all(u8::is_ascii_graphic));
+    if unusable {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    req
 }
 
 async fn timeout(req: Request, next: Next) -> Response {
