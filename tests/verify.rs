@@ -133,10 +133,12 @@ async fn an_open_breaker_is_a_fast_503_recorded_as_failed() {
 }
 
 /// The stack with a small task pool, a short wait for a connection, and a vendor call that
-/// outlasts it: the EMR service's timeout, with no breaker and no retry to cut it short.
+/// outlasts it: the EMR service's timeout, with no breaker and no retry to cut it short. On
+/// SQLite writes take pooled connections (`db.sqlite_writer` off), as on PostgreSQL.
 async fn small_pool(backend: Backend, pool_size: u32, mode: VerifyMode) -> Option<TestApp> {
     support::spawn_with(backend, |cfg: &mut PlatformConfig| {
         cfg.db.pool_size = pool_size;
+        cfg.db.sqlite_writer = false;
         cfg.db.acquire_timeout = Duration::from_millis(300);
         cfg.tasks.verify_mode = mode;
         cfg.tasks.verify_timeout = Duration::from_secs(10);
@@ -207,9 +209,8 @@ async fn in_transaction_drains_the_pool(app: TestApp, verifications: usize) {
     }
 }
 
-/// The same hanging vendor in release_first: every read made while the verifications wait is
-/// served.
-async fn release_first_keeps_reads_served(app: TestApp, verifications: usize) {
+/// The same hanging vendor: every read made while the verifications wait is served.
+async fn reads_are_served_while_verifications_wait(app: TestApp, verifications: usize) {
     let app = std::sync::Arc::new(app);
     let (nurse, tasks) = hanging_vendors(&app, verifications + 1).await;
     let (unrelated, hanging) = tasks.split_last().unwrap();
@@ -243,15 +244,27 @@ async fn in_transaction_with_a_hanging_vendor_drains_the_pool_postgres() {
     }
 }
 
+/// With `db.sqlite_writer` switched on at run time, a SQLite write transaction holds the writer
+/// connection instead of a pooled one: the verification held open leaves the readers their pool.
+#[tokio::test]
+async fn in_transaction_on_the_sqlite_writer_keeps_reads_served() {
+    let app = small_pool(Backend::Sqlite, 1, VerifyMode::InTransaction).await.unwrap();
+    assert_eq!(
+        app.set_knobs(json!({"db.sqlite_writer": true})).await.status(),
+        StatusCode::OK
+    );
+    reads_are_served_while_verifications_wait(app, 1).await;
+}
+
 #[tokio::test]
 async fn release_first_with_a_hanging_vendor_keeps_reads_served_sqlite() {
     let app = small_pool(Backend::Sqlite, 1, VerifyMode::ReleaseFirst).await.unwrap();
-    release_first_keeps_reads_served(app, 1).await;
+    reads_are_served_while_verifications_wait(app, 1).await;
 }
 
 #[tokio::test]
 async fn release_first_with_a_hanging_vendor_keeps_reads_served_postgres() {
     if let Some(app) = small_pool(Backend::Postgres, 2, VerifyMode::ReleaseFirst).await {
-        release_first_keeps_reads_served(app, 2).await;
+        reads_are_served_while_verifications_wait(app, 2).await;
     }
 }

@@ -24,6 +24,10 @@ pub struct DbConfig {
     /// Ping a pooled connection before handing it out (`db.test_before_acquire`): catches a
     /// connection a database restart killed, at one extra round trip per request.
     pub test_before_acquire: bool,
+    /// SQLite only (`db.sqlite_writer`): every write of the component goes through one connection
+    /// of its own, beside the pool (see `db`). Off, writes take pooled connections, as on
+    /// PostgreSQL, and a write transaction held open takes one from the readers.
+    pub sqlite_writer: bool,
     /// The seed platform's performance indexes (`db.indexes`): `seed` or `none`; the task service
     /// builds or drops them when it changes (see `indexes`).
     pub indexes: crate::indexes::IndexSet,
@@ -36,6 +40,7 @@ impl Default for DbConfig {
             acquire_timeout: Duration::from_secs(5),
             log_statements: false,
             test_before_acquire: false,
+            sqlite_writer: true,
             indexes: crate::indexes::IndexSet::Seed,
         }
     }

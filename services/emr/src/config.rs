@@ -103,7 +103,7 @@ const SECOND: Duration = Duration::from_secs(1);
 pub const KNOBS: &[KnobSpec] = &knobs(&["off", "memory", "redis"]);
 pub const KNOBS_WITHOUT_REDIS: &[KnobSpec] = &knobs(&["off", "memory"]);
 
-const fn knobs(caches: &'static [&'static str]) -> [KnobSpec; 16] {
+const fn knobs(caches: &'static [&'static str]) -> [KnobSpec; 17] {
     [
         KnobSpec {
             name: "emr.timeout",
@@ -181,5 +181,6 @@ const fn knobs(caches: &'static [&'static str]) -> [KnobSpec; 16] {
         DB_KNOBS[1],
         DB_KNOBS[2],
         DB_KNOBS[3],
+        DB_KNOBS[4],
     ]
 }

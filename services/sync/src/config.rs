@@ -102,4 +102,5 @@ pub const KNOBS: &[KnobSpec] = &[
     DB_KNOBS[1],
     DB_KNOBS[2],
     DB_KNOBS[3],
+    DB_KNOBS[4],
 ];

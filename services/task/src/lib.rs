@@ -131,6 +131,7 @@ pub const KNOBS: &[KnobSpec] = &[
     DB_KNOBS[2],
     DB_KNOBS[3],
     DB_KNOBS[4],
+    DB_KNOBS[5],
 ];
 
 /// The routes, for metrics registration and the OpenAPI check.
