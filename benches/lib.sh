@@ -52,9 +52,7 @@ forget_pid() { # PID: stop it and drop it from the cleanup list
     PIDS=("${keep[@]}")
 }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+free_port() { "$ROOT/scripts/free-port"; }
 
 # wait_http URL PID LOG: poll URL until 200, with a deadline, while PID lives.
 wait_http() {

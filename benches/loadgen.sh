@@ -26,7 +26,7 @@ cleanup() {
     rm -rf -- "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_port() { "$ROOT/scripts/free-port"; }
 wait_http() { # URL: until it answers, at most 30 s
     local deadline=$((SECONDS + 30))
     until curl -fsS -o /dev/null "$1" 2>/dev/null; do
