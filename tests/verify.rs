@@ -134,11 +134,13 @@ async fn an_open_breaker_is_a_fast_503_recorded_as_failed() {
 
 /// The stack with a small task pool, a short wait for a connection, and a vendor call that
 /// outlasts it: the EMR service's timeout, with no breaker and no retry to cut it short. On
-/// SQLite writes take pooled connections (`db.sqlite_writer` off), as on PostgreSQL.
+/// SQLite writes and reads by id take pooled connections (`db.sqlite_writer` and
+/// `db.sqlite_inline_reads` off), as on PostgreSQL.
 async fn small_pool(backend: Backend, pool_size: u32, mode: VerifyMode) -> Option<TestApp> {
     support::spawn_with(backend, |cfg: &mut PlatformConfig| {
         cfg.db.pool_size = pool_size;
         cfg.db.sqlite_writer = false;
+        cfg.db.sqlite_inline_reads = false;
         cfg.db.acquire_timeout = Duration::from_millis(300);
         cfg.tasks.verify_mode = mode;
         cfg.tasks.verify_timeout = Duration::from_secs(10);
@@ -251,6 +253,18 @@ async fn in_transaction_on_the_sqlite_writer_keeps_reads_served() {
     let app = small_pool(Backend::Sqlite, 1, VerifyMode::InTransaction).await.unwrap();
     assert_eq!(
         app.set_knobs(json!({"db.sqlite_writer": true})).await.status(),
+        StatusCode::OK
+    );
+    reads_are_served_while_verifications_wait(app, 1).await;
+}
+
+/// With `db.sqlite_inline_reads` switched on at run time, a task read by id needs no pooled
+/// connection: it is served while the verification drains the pool.
+#[tokio::test]
+async fn in_transaction_with_inline_reads_keeps_task_reads_served_sqlite() {
+    let app = small_pool(Backend::Sqlite, 1, VerifyMode::InTransaction).await.unwrap();
+    assert_eq!(
+        app.set_knobs(json!({"db.sqlite_inline_reads": true})).await.status(),
         StatusCode::OK
     );
     reads_are_served_while_verifications_wait(app, 1).await;

@@ -28,6 +28,10 @@ pub struct DbConfig {
     /// of its own, beside the pool (see `db`). Off, writes take pooled connections, as on
     /// PostgreSQL, and a write transaction held open takes one from the readers.
     pub sqlite_writer: bool,
+    /// SQLite only (`db.sqlite_inline_reads`): point reads (a task by id) run on the request's
+    /// own thread on read-only connections beside the pool (see `sqlite_inline`). Off, they take a
+    /// pooled connection like every other statement.
+    pub sqlite_inline_reads: bool,
     /// The seed platform's performance indexes (`db.indexes`): `seed` or `none`; the task service
     /// builds or drops them when it changes (see `indexes`).
     pub indexes: crate::indexes::IndexSet,
@@ -41,6 +45,7 @@ impl Default for DbConfig {
             log_statements: false,
             test_before_acquire: false,
             sqlite_writer: true,
+            sqlite_inline_reads: true,
             indexes: crate::indexes::IndexSet::Seed,
         }
     }

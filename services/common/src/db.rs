@@ -9,7 +9,10 @@
 use std::{
     collections::HashMap,
     str::FromStr,
-    sync::{Arc, Mutex as StdMutex, OnceLock},
+    sync::{
+        Arc, Mutex as StdMutex, OnceLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -23,7 +26,7 @@ use sqlx::{
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::{config::DbConfig, metrics::names};
+use crate::{config::DbConfig, metrics::names, sqlite_inline::InlineReader};
 
 /// How long a SQLite connection waits for another process's write lock before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,6 +44,10 @@ pub struct Db<DB: Database> {
     /// the pool re-read the tables' B-tree pages on most of them (~25 % less CPU per create with
     /// it, benches/README.md). Queued writes then take no connection from the readers either.
     writer: ArcSwapOption<Pool<DB>>,
+    /// SQLite only: read-only connections for point reads on the calling thread, used while
+    /// `db.sqlite_inline_reads` is on (see [`crate::sqlite_inline`]).
+    inline: Option<InlineReader>,
+    inline_on: AtomicBool,
 }
 
 /// A write transaction; on SQLite it also holds the process-wide write lock until dropped.
@@ -93,6 +100,7 @@ impl<DB: Database> Db<DB> {
     pub fn reconfigure(&self, cfg: &DbConfig) {
         let writer = Self::build_writer(&self.options, cfg, self.write_lock.is_some());
         let old_writer = self.writer.swap(writer);
+        self.inline_on.store(cfg.sqlite_inline_reads, Ordering::Relaxed);
         let old = self.pool.swap(Arc::new(Self::build_pool(&self.options, cfg)));
         tracing::info!(
             component = self.component,
@@ -106,6 +114,11 @@ impl<DB: Database> Db<DB> {
             }
             old.close().await
         });
+    }
+
+    /// SQLite with `db.sqlite_inline_reads` on: where a point read may run on the calling thread.
+    pub fn inline_reader(&self) -> Option<&InlineReader> {
+        self.inline.as_ref().filter(|_| self.inline_on.load(Ordering::Relaxed))
     }
 
     /// A pooled connection; the wait is recorded as `emrlab_db_pool_acquire_duration_seconds`.
@@ -287,6 +300,8 @@ impl AnyDb {
                 pool: ArcSwap::from_pointee(pool),
                 write_lock: None,
                 writer: ArcSwapOption::empty(),
+                inline: None,
+                inline_on: AtomicBool::new(false),
             });
             watch_gauges(&db);
             Ok(Self::Postgres(db))
@@ -299,6 +314,7 @@ impl AnyDb {
                 .foreign_keys(true);
             let pool = Db::<Sqlite>::build_pool(&options, cfg);
             let writer = Db::<Sqlite>::build_writer(&options, cfg, true);
+            let inline = InlineReader::new(options.get_filename().to_owned());
             let lock = Some(sqlite_write_lock(url));
             let db = Arc::new(Db {
                 component,
@@ -306,6 +322,8 @@ impl AnyDb {
                 pool: ArcSwap::from_pointee(pool),
                 write_lock: lock,
                 writer: ArcSwapOption::new(writer),
+                inline: Some(inline),
+                inline_on: AtomicBool::new(cfg.sqlite_inline_reads),
             });
             watch_gauges(&db);
             Ok(Self::Sqlite(db))

@@ -18,5 +18,6 @@ pub mod internal;
 pub mod knobs;
 pub mod metrics;
 pub mod server;
+pub mod sqlite_inline;
 pub mod telemetry;
 pub mod testing;

@@ -132,6 +132,7 @@ pub const KNOBS: &[KnobSpec] = &[
     DB_KNOBS[3],
     DB_KNOBS[4],
     DB_KNOBS[5],
+    DB_KNOBS[6],
 ];
 
 /// The routes, for metrics registration and the OpenAPI check.

@@ -16,6 +16,7 @@ use crate::{
 
 pub mod admissions;
 mod audit_rows;
+mod inline;
 mod locked;
 pub mod patients;
 mod postgres;

@@ -234,6 +234,12 @@ macro_rules! sql_task_store {
                 org: emrlab_common::auth::OrgId,
                 id: crate::model::TaskId,
             ) -> Result<crate::model::Task, crate::error::TaskError> {
+                if let Some(reader) = self.db.inline_reader() {
+                    match crate::storage::inline::fetch_task(reader, org, id) {
+                        Ok(task) => return task.ok_or(crate::error::TaskError::NotFound(id)),
+                        Err(error) => tracing::debug!(%error, "inline read failed; reading through the pool"),
+                    }
+                }
                 let mut conn = self.db.acquire().await?;
                 let row = sqlx::query(crate::storage::statements::FETCH_TASK)
                 .bind(org.0)

@@ -1,0 +1,49 @@
+//! `db.sqlite_inline_reads`: reads on the calling thread see every committed write at once, never
+//! an uncommitted one, and stop when the knob goes off at run time.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use emrlab_common::{
+    config::DbConfig,
+    db::{AnyDb, Db},
+};
+use sqlx::Sqlite;
+
+fn count(db: &Db<Sqlite>) -> i64 {
+    let reader = db.inline_reader().expect("inline reads are on");
+    reader
+        .read(|conn| conn.query_row("SELECT count(*) FROM notes", [], |row| row.get(0)))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn inline_reads_see_committed_writes_only_and_stop_with_the_knob() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("inline.db").display());
+    let AnyDb::Sqlite(db) = AnyDb::connect(&url, &DbConfig::default(), "test").unwrap() else {
+        panic!("a sqlite:// URL opened another backend");
+    };
+    db.execute_atomic(sqlx::query(
+        "BEGIN IMMEDIATE; CREATE TABLE notes (body TEXT NOT NULL); COMMIT;",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(count(&db), 0);
+
+    let mut write = db.begin_write().await.unwrap();
+    sqlx::query("INSERT INTO notes (body) VALUES ('handover')")
+        .execute(&mut *write.tx)
+        .await
+        .unwrap();
+    assert_eq!(count(&db), 0, "an inline read saw an uncommitted write");
+    write.tx.commit().await.unwrap();
+    assert_eq!(count(&db), 1, "an inline read missed a committed write");
+
+    let off = DbConfig {
+        sqlite_inline_reads: false,
+        ..DbConfig::default()
+    };
+    AnyDb::Sqlite(db.clone()).reconfigure(&off);
+    assert!(db.inline_reader().is_none());
+    AnyDb::Sqlite(db.clone()).reconfigure(&DbConfig::default());
+    assert_eq!(count(&db), 1);
+}
