@@ -246,28 +246,25 @@ async fn in_transaction_with_a_hanging_vendor_drains_the_pool_postgres() {
     }
 }
 
-/// With `db.sqlite_writer` switched on at run time, a SQLite write transaction holds the writer
-/// connection instead of a pooled one: the verification held open leaves the readers their pool.
-#[tokio::test]
-async fn in_transaction_on_the_sqlite_writer_keeps_reads_served() {
+/// A verification held in its transaction on SQLite with a pool of one, and `knob` switched on at
+/// run time: reads of the unrelated task are served while it waits.
+async fn in_transaction_on_sqlite_keeps_reads_served_with(knob: &str) {
     let app = small_pool(Backend::Sqlite, 1, VerifyMode::InTransaction).await.unwrap();
-    assert_eq!(
-        app.set_knobs(json!({"db.sqlite_writer": true})).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.set_knobs(json!({ knob: true })).await.status(), StatusCode::OK);
     reads_are_served_while_verifications_wait(app, 1).await;
 }
 
-/// With `db.sqlite_inline_reads` switched on at run time, a task read by id needs no pooled
-/// connection: it is served while the verification drains the pool.
+/// `db.sqlite_writer`: the write transaction holds the writer connection, not a pooled one.
+#[tokio::test]
+async fn in_transaction_on_the_sqlite_writer_keeps_reads_served() {
+    in_transaction_on_sqlite_keeps_reads_served_with("db.sqlite_writer").await;
+}
+
+/// `db.sqlite_inline_reads`: a task read by id needs no pooled connection, so it is served
+/// while the verification holds the pool's only one.
 #[tokio::test]
 async fn in_transaction_with_inline_reads_keeps_task_reads_served_sqlite() {
-    let app = small_pool(Backend::Sqlite, 1, VerifyMode::InTransaction).await.unwrap();
-    assert_eq!(
-        app.set_knobs(json!({"db.sqlite_inline_reads": true})).await.status(),
-        StatusCode::OK
-    );
-    reads_are_served_while_verifications_wait(app, 1).await;
+    in_transaction_on_sqlite_keeps_reads_served_with("db.sqlite_inline_reads").await;
 }
 
 #[tokio::test]
