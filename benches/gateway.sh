@@ -93,9 +93,11 @@ start_emrlab sqlite
 login_and_pick
 operator_login
 bench_read B0 "gateway GET /tasks/{id}, SQLite, pool 10"
-# SQLite runs each query on its connection's own thread, and sqlx hands every released
-# connection to that thread once more (a ping): more connections than CPUs only add thread
-# switches to a CPU-bound read. The default (10, the seed platform's) stays for C.
+# Through a pool, SQLite runs each query on its connection's own thread, and sqlx hands every
+# released connection to that thread once more (a ping): more connections than CPUs only add
+# thread switches to a CPU-bound read. With db.sqlite_inline_reads on (the default) the read
+# takes no pooled connection and B0 and B run the same code; B's pool matters with it off. The
+# default (10, the seed platform's) stays for C.
 knobs "{\"db.pool_size\": $NCPU}"
 bench_read B "gateway GET /tasks/{id}, SQLite, pool $NCPU"
 knobs '{"db.pool_size": 10}'

@@ -253,7 +253,7 @@ pub const DB_KNOBS: [KnobSpec; 7] = [
         name: "db.sqlite_inline_reads",
         kind: KnobKind::Bool,
         help: "SQLite only: a task read by id runs on the request's own thread, on read-only connections beside the \
-               pool, instead of a hand-off to a pooled connection's thread (~30 % less CPU per read); off, it takes \
+               pool, instead of a hand-off to a pooled connection's thread (~28 % less CPU per read); off, it takes \
                a pooled connection and waits for one when the pool is drained",
     },
     KnobSpec {

@@ -1,7 +1,7 @@
 //! `db.sqlite_inline_reads`: SQLite point reads run on the calling thread, through rusqlite, on
 //! read-only connections of their own. sqlx runs every SQLite statement on its connection's own
 //! thread, and for a read by primary key (a few microseconds in SQLite) the hand-off and its
-//! context switches cost several times the read: ~30 % of a gateway read's CPU (benches/README.md).
+//! context switches cost several times the read: ~28 % of a gateway read's CPU (benches/README.md).
 //!
 //! A read here never waits: the connections have no busy timeout, so one that meets a lock (a
 //! WAL recovery, a checkpoint that truncates) fails at once with `SQLITE_BUSY`, and the caller
