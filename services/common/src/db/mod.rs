@@ -102,7 +102,7 @@ impl<DB: Database> Db<DB> {
     pub fn reconfigure(&self, cfg: &DbConfig) {
         let writer = Self::build_writer(&self.options, cfg, self.write_lock.is_some());
         let old_writer = self.writer.swap(writer);
-        self.inline_on.store(cfg.sqlite_inline_reads, Ordering::Relaxed);
+        self.set_inline_reads(cfg.sqlite_inline_reads);
         let old = self.pool.swap(Arc::new(Self::build_pool(&self.options, cfg)));
         tracing::info!(
             component = self.component,
@@ -116,6 +116,11 @@ impl<DB: Database> Db<DB> {
             }
             old.close().await
         });
+    }
+
+    /// `db.sqlite_inline_reads`: a flag, so switching it keeps the pool.
+    fn set_inline_reads(&self, on: bool) {
+        self.inline_on.store(on, Ordering::Relaxed);
     }
 
     /// SQLite with `db.sqlite_inline_reads` on: where a point read may run on the calling thread.
@@ -335,26 +340,38 @@ impl AnyDb {
         }
     }
 
+    fn set_inline_reads(&self, on: bool) {
+        match self {
+            Self::Postgres(db) => db.set_inline_reads(on),
+            Self::Sqlite(db) => db.set_inline_reads(on),
+        }
+    }
+
     /// Swaps in a new pool whenever the `db.*` knobs of a component (`pool` picks them out of
     /// its settings) change; the watcher ends when the knob cell, and so the service, is dropped.
     pub fn follow_knobs<T>(&self, knobs: &crate::knobs::KnobCell<T>, pool: fn(&T) -> &DbConfig)
     where
         T: serde::Serialize + serde::de::DeserializeOwned + Default + Send + Sync + 'static,
     {
-        // `db.indexes` changes the schema, not the pool: a change of it alone keeps the pool.
-        let pool_part = move |t: &T| DbConfig {
+        // `db.indexes` changes the schema and `db.sqlite_inline_reads` a flag, not the pool: a
+        // change of either alone keeps the pool (a lab comparing them measures no new pool).
+        let pool_part = |cfg: &DbConfig| DbConfig {
             indexes: Default::default(),
-            ..pool(t).clone()
+            sqlite_inline_reads: false,
+            ..cfg.clone()
         };
         let mut changes = knobs.subscribe();
         let db = self.clone();
         tokio::spawn(async move {
-            let mut current = pool_part(&changes.borrow());
+            let mut current = pool_part(pool(&changes.borrow()));
             while changes.changed().await.is_ok() {
-                let next = pool_part(&changes.borrow());
+                let cfg = pool(&changes.borrow()).clone();
+                let next = pool_part(&cfg);
                 if next != current {
-                    db.reconfigure(&next);
+                    db.reconfigure(&cfg);
                     current = next;
+                } else {
+                    db.set_inline_reads(cfg.sqlite_inline_reads);
                 }
             }
         });
