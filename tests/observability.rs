@@ -79,3 +79,24 @@ async fn a_clients_request_id_is_kept_when_usable_and_replaced_when_not() {
         assert!(uuid::Uuid::parse_str(&got).is_ok(), "{got} is not a generated id");
     }
 }
+
+#[test]
+fn log_lines_sent_to_a_pipe_or_file_carry_no_colour_codes() {
+    let data = tempfile::tempdir().unwrap();
+    let output = support::emrlab_command()
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["seed", "--profile", "small"])
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let log_line = stdout
+        .lines()
+        .find(|l| l.contains("INFO"))
+        .unwrap_or_else(|| panic!("no log line in:\n{stdout}"));
+    assert!(log_line.contains("seeded profile=Small"), "{log_line}");
+    assert!(!stdout.contains('\u{1b}'), "escape codes in:\n{stdout:?}");
+}

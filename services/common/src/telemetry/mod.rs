@@ -5,6 +5,7 @@
 mod propagation;
 
 use std::{
+    io::IsTerminal,
     sync::atomic::{AtomicBool, Ordering},
     time::Duration,
 };
@@ -113,8 +114,19 @@ pub fn init() {
 pub fn init_with(default_filter: &str) {
     let _ = tracing_subscriber::registry()
         .with(log_filter(default_filter))
-        .with(fmt::layer().with_target(false))
+        .with(log_lines())
         .try_init();
+}
+
+/// The log-line layer. Colours only on a terminal (and without `NO_COLOR`): escape codes would
+/// end up in log files and `docker logs`, and a coloured span costs more to format, which every
+/// request span is as it opens.
+fn log_lines<S>() -> fmt::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    fmt::layer().with_target(false).with_ansi(colour)
 }
 
 /// `RUST_LOG` (else `default_filter`) as a static [`Targets`] filter unless it filters on spans
@@ -182,7 +194,7 @@ pub fn install(default_filter: &str, export: Option<Export>) -> Result<Telemetry
     let tracer = provider.tracer("emrlab");
     let log_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let installed = tracing_subscriber::registry()
-        .with(fmt::layer().with_target(false).with_filter(log_filter))
+        .with(log_lines().with_filter(log_filter))
         .with(
             tracing_opentelemetry::layer()
                 .with_tracer(tracer)
