@@ -8,7 +8,7 @@
 //! falls back to its pool. It never blocks a runtime thread for longer than the read itself.
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{Mutex, PoisonError},
     time::Duration,
 };
@@ -23,11 +23,15 @@ pub struct InlineReader {
 }
 
 impl InlineReader {
-    pub fn new(path: PathBuf) -> Self {
-        Self {
-            path,
+    /// A reader beside the pool of the database at `url` (file `path`), unless that database is
+    /// in memory: it exists only inside the pool's connections, with no file to read beside them,
+    /// and every inline read would fail over to the pool.
+    pub fn beside(url: &str, path: &Path) -> Option<Self> {
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        (!in_memory).then(|| Self {
+            path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
-        }
+        })
     }
 
     /// Runs `read` on an idle connection (a new one when none is idle), then keeps it for the

@@ -1,5 +1,6 @@
 //! `db.sqlite_inline_reads`: reads on the calling thread see every committed write at once, never
-//! an uncommitted one, and stop when the knob goes off at run time.
+//! an uncommitted one, and stop when the knob goes off at run time; an in-memory database has
+//! none.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use emrlab_common::{
@@ -46,4 +47,17 @@ async fn inline_reads_see_committed_writes_only_and_stop_with_the_knob() {
     assert!(db.inline_reader().is_none());
     AnyDb::Sqlite(db.clone()).reconfigure(&DbConfig::default());
     assert_eq!(count(&db), 1);
+}
+
+#[tokio::test]
+async fn an_in_memory_database_reads_through_its_pool() {
+    for url in ["sqlite::memory:", "sqlite://notes.db?mode=memory"] {
+        let AnyDb::Sqlite(db) = AnyDb::connect(url, &DbConfig::default(), "test").unwrap() else {
+            panic!("{url} opened another backend");
+        };
+        assert!(
+            db.inline_reader().is_none(),
+            "{url}: inline reads of a database with no file"
+        );
+    }
 }

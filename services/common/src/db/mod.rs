@@ -292,7 +292,7 @@ impl AnyDb {
                 .foreign_keys(true);
             let pool = Db::<Sqlite>::build_pool(&options, cfg);
             let writer = Db::<Sqlite>::build_writer(&options, cfg, true);
-            let inline = InlineReader::new(options.get_filename().to_owned());
+            let inline = InlineReader::beside(url, options.get_filename());
             let lock = Some(sqlite_write_lock(url));
             let db = Arc::new(Db {
                 component,
@@ -300,7 +300,7 @@ impl AnyDb {
                 pool: ArcSwap::from_pointee(pool),
                 write_lock: lock,
                 writer: ArcSwapOption::new(writer),
-                inline: Some(inline),
+                inline,
                 inline_on: AtomicBool::new(cfg.sqlite_inline_reads),
             });
             watch_gauges(&db);
