@@ -1,4 +1,4 @@
-//! Health, readiness and metrics, on every component, without a token.
+//! Health, readiness and metrics, on every component, without a token; request ids and log lines.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
