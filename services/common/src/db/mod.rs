@@ -5,12 +5,14 @@
 //! A pool is replaced, not resized, when a knob changes: the new pool serves new requests at once
 //! and the old one closes after its checked-out connections come back. On SQLite each component
 //! also writes through one connection of its own beside the pool (`db.sqlite_writer`).
+//!
+//! Layout: this module (pools, knobs, gauges), `write` (the write lock, the writer and write
+//! transactions), `migrate` (the embedded migrations).
 
 use std::{
-    collections::HashMap,
     str::FromStr,
     sync::{
-        Arc, Mutex as StdMutex, OnceLock,
+        Arc,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
@@ -18,17 +20,20 @@ use std::{
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use sqlx::{
-    ConnectOptions, Database, Pool, Postgres, Sqlite, Transaction,
+    ConnectOptions, Database, Pool, Postgres, Sqlite,
     pool::{PoolConnection, PoolOptions},
     postgres::PgConnectOptions,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
 };
 use time::OffsetDateTime;
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::Mutex;
 
 use crate::{config::DbConfig, metrics::names, sqlite_inline::InlineReader};
 
 mod migrate;
+mod write;
+
+pub use write::WriteTx;
 
 /// How long a SQLite connection waits for another process's write lock before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -50,12 +55,6 @@ pub struct Db<DB: Database> {
     /// `db.sqlite_inline_reads` is on (see [`crate::sqlite_inline`]).
     inline: Option<InlineReader>,
     inline_on: AtomicBool,
-}
-
-/// A write transaction; on SQLite it also holds the process-wide write lock until dropped.
-pub struct WriteTx<DB: Database> {
-    pub tx: Transaction<'static, DB>,
-    _lock: Option<OwnedMutexGuard<()>>,
 }
 
 impl<DB: Database> Db<DB> {
@@ -133,15 +132,6 @@ impl<DB: Database> Db<DB> {
         self.timed_acquire(&self.pool()).await
     }
 
-    /// The connection to write through (after the write lock on SQLite): the writer if there is
-    /// one, else a pooled connection.
-    async fn acquire_write(&self) -> Result<PoolConnection<DB>, sqlx::Error> {
-        match self.writer.load_full() {
-            Some(writer) => self.timed_acquire(&writer).await,
-            None => self.acquire().await,
-        }
-    }
-
     async fn timed_acquire(&self, pool: &Pool<DB>) -> Result<PoolConnection<DB>, sqlx::Error> {
         let started = Instant::now();
         let conn = pool.acquire().await;
@@ -155,66 +145,6 @@ impl<DB: Database> Db<DB> {
             writer.close().await;
         }
         self.pool().close().await
-    }
-
-    /// A transaction that will write: `BEGIN IMMEDIATE` behind the write lock on SQLite.
-    pub async fn begin_write(&self) -> Result<WriteTx<DB>, sqlx::Error> {
-        self.begin_write_as("BEGIN").await
-    }
-
-    /// SQLite: the process-wide write lock of this database file, held until dropped.
-    async fn lock_writes(&self) -> Option<OwnedMutexGuard<()>> {
-        match &self.write_lock {
-            Some(lock) => Some(lock.clone().lock_owned().await),
-            None => None,
-        }
-    }
-
-    /// Executes a call that is atomic by itself: a single statement on PostgreSQL, or on SQLite
-    /// a batch that starts with `BEGIN IMMEDIATE` and ends with `COMMIT`. Against
-    /// [`Self::begin_write`] it saves two round trips (BEGIN, COMMIT) and, on SQLite, two hand-offs
-    /// to the connection's thread while the write lock is held: the lock's hold time is what
-    /// bounds SQLite's write throughput. The call runs on its own task, so a request dropped
-    /// half-way (its client went away) cannot stop it between BEGIN and COMMIT; and after a
-    /// failure the SQLite connection is closed, which rolls back, rather than pooled mid-batch.
-    pub async fn execute_atomic(
-        self: &Arc<Self>,
-        query: sqlx::query::Query<'static, DB, <DB as Database>::Arguments>,
-    ) -> Result<DB::QueryResult, sqlx::Error>
-    where
-        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-        <DB as Database>::Arguments: sqlx::IntoArguments<DB> + Send,
-    {
-        let db = Arc::clone(self);
-        let call = tokio::spawn(async move {
-            let lock = db.lock_writes().await;
-            let mut conn = db.acquire_write().await?;
-            let done = query.execute(&mut *conn).await;
-            if done.is_err() && lock.is_some() {
-                conn.close_on_drop();
-            }
-            done
-        });
-        // A panic in the call is the only way to get here without its answer.
-        call.await.unwrap_or(Err(sqlx::Error::WorkerCrashed))
-    }
-
-    /// A write transaction at SERIALIZABLE isolation: its commit can fail with SQLSTATE 40001
-    /// on PostgreSQL, and the caller retries. SQLite's transactions are serializable already, and
-    /// behind the write lock they never conflict: it is [`Self::begin_write`] there.
-    pub async fn begin_serializable(&self) -> Result<WriteTx<DB>, sqlx::Error> {
-        self.begin_write_as("BEGIN ISOLATION LEVEL SERIALIZABLE").await
-    }
-
-    async fn begin_write_as(&self, postgres: &'static str) -> Result<WriteTx<DB>, sqlx::Error> {
-        let lock = self.lock_writes().await;
-        let conn = self.acquire_write().await?;
-        // SQLite's deferred BEGIN would take the write lock only at the first write and could then
-        // fail with SQLITE_BUSY at once; IMMEDIATE takes it up front, where busy_timeout applies.
-        let statement = if lock.is_some() { "BEGIN IMMEDIATE" } else { postgres };
-        let statement = (statement != "BEGIN").then(|| sqlx::SqlSafeStr::into_sql_str(statement));
-        let tx = Transaction::begin(conn, statement).await?;
-        Ok(WriteTx { tx, _lock: lock })
     }
 
     /// Records pool gauges (in use, idle, max).
@@ -254,13 +184,6 @@ fn watch_gauges<DB: Database>(db: &Arc<Db<DB>>) {
     crate::metrics::on_scrape(move || weak.upgrade().map(|db| db.record_gauges()).is_some());
 }
 
-fn sqlite_write_lock(url: &str) -> Arc<Mutex<()>> {
-    static LOCKS: OnceLock<StdMutex<HashMap<String, Arc<Mutex<()>>>>> = OnceLock::new();
-    let locks = LOCKS.get_or_init(Default::default);
-    let mut map = locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    map.entry(url.to_owned()).or_default().clone()
-}
-
 impl AnyDb {
     /// Opens a lazily connecting pool; nothing touches the database until first use.
     pub fn connect(url: &str, cfg: &DbConfig, component: &'static str) -> Result<Self, DbError> {
@@ -293,7 +216,7 @@ impl AnyDb {
             let pool = Db::<Sqlite>::build_pool(&options, cfg);
             let writer = Db::<Sqlite>::build_writer(&options, cfg, true);
             let inline = InlineReader::beside(url, options.get_filename());
-            let lock = Some(sqlite_write_lock(url));
+            let lock = Some(write::sqlite_write_lock(url));
             let db = Arc::new(Db {
                 component,
                 options,
